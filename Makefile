@@ -1,0 +1,42 @@
+# One venv for the project (python3 >= 3.11); SAM CLI in its own venv (it pins boto3 and click).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+SAM_VENV := .sam-venv
+PY313 ?= $(shell command -v python3.13 2>/dev/null || ls /root/.pyenv/versions/3.13.*/bin/python3.13 2>/dev/null | head -1)
+export OPENBLAS_NUM_THREADS ?= 1
+
+.PHONY: run test lint format unit integration e2e validate build sam-venv clean
+
+$(VENV)/.installed: pyproject.toml layers/tradebot/requirements.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "python3 >= 3.11 is required (found %s)" % sys.version.split()[0])'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+run: $(VENV)/.installed ## the whole pipeline locally: emulated AWS, offline synthetic data
+	$(BIN)/tradebot run
+
+test: lint unit integration e2e ## everything CI runs on every change
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: $(VENV)/.installed
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+unit: $(VENV)/.installed
+	$(BIN)/pytest tests/unit -q
+
+integration: $(VENV)/.installed
+	$(BIN)/pytest tests/integration -q
+
+e2e: $(VENV)/.installed
+	$(BIN)/pytest tests/e2e -q
+
+clean:
+	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

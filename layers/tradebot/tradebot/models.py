@@ -1,0 +1,212 @@
+"""Typed contracts: every state's input and output, the order message, and the paper account.
+
+Contracts between states carry pointers and small summaries, never bar data (Step Functions payloads are
+capped at 256 KB). Handlers parse events with :func:`parse_event`, which turns pydantic's error into the
+project's :class:`~tradebot.errors.InputValidationError`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import date, datetime
+from typing import Annotated, Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from tradebot.errors import InputValidationError
+
+Symbol = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9^][A-Z0-9.\-=^]{0,19}$")]
+RunId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_\-]{1,80}$")]
+Side = Literal["BUY", "SELL"]
+
+
+class Contract(BaseModel):
+    """Base of every state contract: unknown fields are an error, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def parse_event(model: type[M], event: Any) -> M:
+    """Validate ``event`` against ``model`` or raise InputValidationError with a readable message."""
+    if not isinstance(event, dict):
+        raise InputValidationError(f"{model.__name__}: expected a JSON object, got {type(event).__name__}")
+    try:
+        return model.model_validate(event)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '<event>'}: {err['msg']}" for err in exc.errors()
+        )
+        raise InputValidationError(f"{model.__name__}: {problems}") from None
+
+
+class S3Pointer(Contract):
+    bucket: str = Field(min_length=1)
+    key: str = Field(min_length=1)
+
+
+# --- state machine input and FetchMarketData ---------------------------------------------------------
+
+
+class PipelineRequest(Contract):
+    """The state machine's input (all optional: the schedule sends ``{}``)."""
+
+    as_of: date | None = None
+    source: str | None = Field(default=None, description="sample | yfinance | csv:DIR | s3://bucket/prefix")
+    symbols: list[Symbol] | None = Field(default=None, min_length=1, max_length=500)
+    strategy: str | None = None
+
+
+class FetchEvent(Contract):
+    run_id: RunId
+    request: PipelineRequest = PipelineRequest()
+
+
+class SymbolIssue(Contract):
+    symbol: str
+    reason: str  # short code: stale | no_data | nan | bad_ohlc | non_positive | error
+    detail: str = ""
+
+
+class FetchResult(Contract):
+    run_id: RunId
+    as_of: date
+    market_open: bool
+    tradable: bool  # market open and at least one symbol passed the quality checks
+    source: str
+    synthetic: bool  # True when the bars are generated, not real market data
+    strategy: str
+    symbols: list[Symbol] = []
+    skipped: list[SymbolIssue] = []
+    bars: S3Pointer | None = None
+    next_session: date | None = None
+
+
+# --- OptimizeStrategy (one Map iteration per symbol) -------------------------------------------------
+
+
+class OptimizeEvent(Contract):
+    run_id: RunId
+    as_of: date
+    symbol: Symbol
+    strategy: str
+    bars: S3Pointer
+
+
+class Scores(Contract):
+    sharpe: float
+    total_return_pct: float
+    max_drawdown_pct: float
+    n_trades: int
+
+
+class OptimizeResult(Contract):
+    symbol: Symbol
+    strategy: str
+    params: dict[str, float]
+    in_sample: Scores
+    out_of_sample: Scores | None
+    optimized_on: date
+    reoptimized: bool
+    evaluated: int  # parameter sets evaluated this run (0 when fresh params were reused)
+
+
+# --- GenerateSignals -----------------------------------------------------------------------------------
+
+
+class SignalsEvent(Contract):
+    run_id: RunId
+    as_of: date
+    bars: S3Pointer
+    optimized: list[OptimizeResult] = Field(min_length=1)
+
+
+class Signal(Contract):
+    symbol: Symbol
+    strategy: str
+    params: dict[str, float]
+    target_weight: float = Field(ge=-1.0, le=1.0)  # fraction of the per-position allocation; 0 = flat
+    reason: str
+    close: float = Field(gt=0)
+    bar_date: date
+
+
+class SignalsResult(Contract):
+    run_id: RunId
+    as_of: date
+    signals: list[Signal]
+
+
+# --- PaperTrade ----------------------------------------------------------------------------------------
+
+
+class PaperTradeEvent(Contract):
+    run_id: RunId
+    as_of: date
+    synthetic: bool
+    signals: list[Signal]
+
+
+class Order(Contract):
+    """An order message (SQS body) and a ledger record's immutable part."""
+
+    order_id: str = Field(pattern=r"^[a-f0-9]{24}$")
+    run_id: RunId
+    account: str = Field(min_length=1)
+    as_of: date  # the session whose close the decision was made on; fills at the next session's open
+    symbol: Symbol
+    side: Side
+    quantity: int = Field(gt=0)
+    order_type: Literal["MARKET"] = "MARKET"
+    reference_price: float = Field(gt=0)  # the close the order was sized on (not a fill price)
+    synthetic: bool
+    reason: str = ""
+    created_at: datetime
+
+
+def order_id_for(account: str, as_of: date, symbol: str, side: str) -> str:
+    """Deterministic: a retried step or a re-run of the same day yields the same id."""
+    digest = hashlib.sha256(f"{account}|{as_of.isoformat()}|{symbol}|{side}".encode()).hexdigest()
+    return digest[:24]
+
+
+class PaperTradeResult(Contract):
+    run_id: RunId
+    as_of: date
+    orders: list[Order]
+    sent: int
+    already_recorded: int = 0  # orders of this day that a previous attempt already recorded
+    halted: str | None = None  # why no orders were placed (kill switch, ...), if so
+
+
+# --- the paper account ---------------------------------------------------------------------------------
+
+OrderStatus = Literal["NEW", "ACCEPTED", "FILLED", "CANCELLED", "REJECTED"]
+
+
+class Fill(Contract):
+    order_id: str
+    symbol: Symbol
+    side: Side
+    quantity: int = Field(gt=0)
+    price: float = Field(gt=0)
+    commission: float = Field(ge=0)
+    session: date  # the session whose open it filled at
+
+
+class Position(Contract):
+    symbol: Symbol
+    quantity: int
+    avg_price: float
+
+
+class Portfolio(Contract):
+    account: str
+    cash: float
+    positions: dict[str, Position] = {}
+
+    def equity(self, prices: dict[str, float]) -> float:
+        """Cash plus positions marked at ``prices`` (falling back to their average price)."""
+        return self.cash + sum(p.quantity * prices.get(s, p.avg_price) for s, p in self.positions.items())
