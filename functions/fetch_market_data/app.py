@@ -1,0 +1,25 @@
+"""FetchMarketData: the universe's bars up to the session's close -> one S3 object, plus a quality report."""
+
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from tradebot.models import FetchEvent, parse_event
+from tradebot.observability import logger, metrics, tracer
+from tradebot.pipeline import fetch_market_data, runtime
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    request = parse_event(FetchEvent, event)
+    result = fetch_market_data(request, runtime())
+    metrics.add_metric(name="SymbolsFetched", unit=MetricUnit.Count, value=len(result.symbols))
+    metrics.add_metric(name="SymbolsSkipped", unit=MetricUnit.Count, value=len(result.skipped))
+    logger.info(
+        "fetched",
+        extra={"as_of": str(result.as_of), "market_open": result.market_open, "skipped": len(result.skipped)},
+    )
+    return result.model_dump(mode="json")

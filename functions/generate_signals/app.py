@@ -1,0 +1,19 @@
+"""GenerateSignals: latest parameters + latest bars -> a target weight per symbol, with the reason."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from tradebot.models import SignalsEvent, parse_event
+from tradebot.observability import logger, metrics, tracer
+from tradebot.pipeline import generate_signals, runtime
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    request = parse_event(SignalsEvent, event)
+    result = generate_signals(request, runtime())
+    logger.info("signals", extra={"signals": {s.symbol: s.target_weight for s in result.signals}})
+    return result.model_dump(mode="json")

@@ -1,0 +1,263 @@
+"""The four pipeline steps, each one function of (validated event, runtime) -> validated result.
+
+Handlers in functions/ parse the event, call one of these and shape the output. Adapters (S3, DynamoDB,
+SQS, data sources) are built once per process in :class:`Runtime`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from functools import cache, lru_cache
+from typing import Any
+
+import pandas as pd
+
+from tradebot import aws
+from tradebot.calendar import TradingCalendar, get_calendar
+from tradebot.clock import Clock, SystemClock
+from tradebot.config import ConfigStore
+from tradebot.data import source_from_spec
+from tradebot.data.archive import read_run_bars, write_run_bars
+from tradebot.data.quality import check_bars
+from tradebot.errors import KillSwitchEngaged, UnknownSymbolError
+from tradebot.ledger import OrderLedger
+from tradebot.models import (
+    FetchEvent,
+    FetchResult,
+    OptimizeEvent,
+    OptimizeResult,
+    Order,
+    PaperTradeEvent,
+    PaperTradeResult,
+    S3Pointer,
+    Scores,
+    Signal,
+    SignalsEvent,
+    SignalsResult,
+    SymbolIssue,
+)
+from tradebot.portfolio import PortfolioStore
+from tradebot.settings import Settings, get_settings
+from tradebot.strategy import get_strategy, latest_signal, optimize
+from tradebot.trading import plan_orders
+
+LOOKBACK_DAYS = 3 * 365  # calendar days of history each run loads (~750 sessions)
+DEFAULT_UNIVERSE = ["SPY", "QQQ", "IWM", "EFA", "TLT", "GLD"]
+
+
+@dataclass
+class Runtime:
+    """Everything a step needs from the outside world, created once per cold start."""
+
+    settings: Settings
+    clock: Clock = field(default_factory=SystemClock)
+    calendar: TradingCalendar = field(default_factory=get_calendar)
+
+    @property
+    def s3(self) -> Any:
+        return aws.client("s3")
+
+    @property
+    def sqs(self) -> Any:
+        return aws.client("sqs")
+
+    @property
+    def ddb(self) -> Any:
+        return aws.client("dynamodb")
+
+    @property
+    def config(self) -> ConfigStore:
+        return ConfigStore(self.settings.config_table, self.ddb)
+
+    @property
+    def ledger(self) -> OrderLedger:
+        return OrderLedger(self.settings.ledger_table, self.ddb)
+
+    @property
+    def portfolios(self) -> PortfolioStore:
+        return PortfolioStore(self.settings.state_table, self.ddb)
+
+
+@cache
+def runtime() -> Runtime:
+    return Runtime(settings=get_settings())
+
+
+def reset_runtime() -> None:
+    """Forget the process's runtime and settings (a new emulator session, or tests)."""
+    runtime.cache_clear()
+    get_settings.cache_clear()
+    _read_bars.cache_clear()
+
+
+# --- FetchMarketData ---------------------------------------------------------------------------------
+
+
+def fetch_market_data(event: FetchEvent, rt: Runtime) -> FetchResult:
+    """Load the universe's bars up to ``as_of``, check them, archive the good ones as one S3 object."""
+    request = event.request
+    config = rt.config.load()
+    source = source_from_spec(request.source or rt.settings.data_source, cache_dir=rt.settings.yfinance_cache_dir)
+    strategy = get_strategy(request.strategy or config.strategy).name
+    as_of = request.as_of or _default_as_of(source.name, rt)
+    base = {"run_id": event.run_id, "as_of": as_of, "source": source.name, "synthetic": source.synthetic}
+    if not rt.calendar.is_session(as_of):
+        return FetchResult(**base, market_open=False, tradable=False, strategy=strategy)
+
+    symbols = request.symbols or config.universe or source.default_symbols() or DEFAULT_UNIVERSE
+    loaded = source.load(symbols, as_of - timedelta(days=LOOKBACK_DAYS), as_of)
+    if request.symbols and set(loaded.failures) >= set(symbols):
+        details = "; ".join(f"{s}: {r}" for s, r in sorted(loaded.failures.items()))
+        raise UnknownSymbolError(f"no data for any requested symbol from {source.name}: {details}")
+    report = check_bars(loaded.frames, as_of, rt.calendar)
+    skipped = [SymbolIssue(symbol=s, reason="no_data", detail=r) for s, r in sorted(loaded.failures.items())]
+    skipped += report.issues
+    ok = sorted(report.ok)
+    pointer = None
+    if ok:
+        key = f"runs/{as_of.isoformat()}/{event.run_id}/bars.csv.gz"
+        pointer = write_run_bars(rt.s3, rt.settings.data_bucket, key, {s: report.ok[s] for s in ok})
+    return FetchResult(
+        **base,
+        market_open=True,
+        tradable=bool(ok),
+        strategy=strategy,
+        symbols=ok,
+        skipped=skipped,
+        bars=pointer,
+        next_session=rt.calendar.next_session(as_of),
+    )
+
+
+def _default_as_of(source_name: str, rt: Runtime) -> date:
+    if source_name == "sample":
+        from tradebot.data.sample import SAMPLE_DEFAULT_AS_OF
+
+        return SAMPLE_DEFAULT_AS_OF
+    return rt.calendar.latest_completed_session(rt.clock.now())
+
+
+@lru_cache(maxsize=4)
+def _read_bars(bucket: str, key: str) -> dict[str, pd.DataFrame]:
+    """One read per run object per process: the Map's iterations share a warm Lambda's cache."""
+    return read_run_bars(aws.client("s3"), S3Pointer(bucket=bucket, key=key))
+
+
+def _bars_for(pointer: S3Pointer, symbol: str) -> pd.DataFrame:
+    frames = _read_bars(pointer.bucket, pointer.key)
+    if symbol not in frames:
+        raise UnknownSymbolError(f"{symbol} is not in this run's bars (s3://{pointer.bucket}/{pointer.key})")
+    return frames[symbol]
+
+
+# --- OptimizeStrategy ----------------------------------------------------------------------------------
+
+
+def optimize_strategy(event: OptimizeEvent, rt: Runtime) -> OptimizeResult:
+    """Reuse parameters younger than PARAMS_MAX_AGE_DAYS (and not from the future); else re-optimize."""
+    key = {"pk": {"S": f"PARAMS#{event.symbol}"}, "sk": {"S": event.strategy}}
+    item = rt.ddb.get_item(TableName=rt.settings.state_table, Key=key, ConsistentRead=True).get("Item")
+    if item is not None:
+        stored = OptimizeResult.model_validate_json(item["result"]["S"])
+        age = (event.as_of - stored.optimized_on).days
+        if 0 <= age <= rt.settings.params_max_age_days:
+            return stored.model_copy(update={"reoptimized": False, "evaluated": 0})
+    outcome = optimize(_bars_for(event.bars, event.symbol), event.strategy)
+    result = OptimizeResult(
+        symbol=event.symbol,
+        strategy=event.strategy,
+        params=dict(outcome.params),
+        in_sample=Scores(**outcome.in_sample),
+        out_of_sample=Scores(**outcome.out_of_sample) if outcome.out_of_sample else None,
+        optimized_on=event.as_of,
+        reoptimized=True,
+        evaluated=outcome.evaluated,
+    )
+    rt.ddb.put_item(TableName=rt.settings.state_table, Item={**key, "result": {"S": result.model_dump_json()}})
+    return result
+
+
+# --- GenerateSignals -----------------------------------------------------------------------------------
+
+
+def generate_signals(event: SignalsEvent, rt: Runtime) -> SignalsResult:
+    """The target weight per symbol at the ``as_of`` close, with the reason, from the latest parameters."""
+    signals = []
+    for opt in event.optimized:
+        bars = _bars_for(event.bars, opt.symbol)
+        weight, reason = latest_signal(bars, opt.strategy, opt.params)
+        signals.append(
+            Signal(
+                symbol=opt.symbol,
+                strategy=opt.strategy,
+                params=opt.params,
+                target_weight=weight,
+                reason=reason,
+                close=float(bars["Close"].iloc[-1]),
+                bar_date=bars.index[-1].date(),
+            )
+        )
+    return SignalsResult(run_id=event.run_id, as_of=event.as_of, signals=signals)
+
+
+# --- PaperTrade ----------------------------------------------------------------------------------------
+
+
+def paper_trade(event: PaperTradeEvent, rt: Runtime) -> PaperTradeResult:
+    """Size orders under the risk limits, record each (NEW) in the ledger, then send them to the queue.
+
+    Order ids are deterministic (account, session, symbol, side): a retried step or a re-run of the same day
+    finds its orders already recorded and re-sends the recorded version, which the queue's deduplication
+    and the ledger's conditions make harmless.
+    """
+    config = rt.config.load()
+    if config.kill_switch:
+        raise KillSwitchEngaged(f"kill switch is on: {config.kill_switch_reason or 'no reason given'}")
+    portfolio = rt.portfolios.load(rt.settings.account_id, config.risk.initial_capital)
+    plan = plan_orders(
+        event.signals,
+        portfolio,
+        config.risk,
+        run_id=event.run_id,
+        as_of=event.as_of,
+        now=rt.clock.now(),
+        synthetic=event.synthetic,
+    )
+    ledger = rt.ledger
+    to_send: list[Order] = []
+    already = 0
+    for order in plan.orders:
+        if ledger.record_new(order, rt.clock.now()):
+            to_send.append(order)
+            continue
+        already += 1
+        entry = ledger.get(order.order_id)
+        if entry is not None and entry.status == "NEW":  # recorded by an attempt that failed before sending
+            to_send.append(entry.order)
+    _send_orders(rt, to_send)
+    return PaperTradeResult(
+        run_id=event.run_id, as_of=event.as_of, orders=plan.orders, sent=len(to_send), already_recorded=already
+    )
+
+
+def _send_orders(rt: Runtime, orders: list[Order]) -> None:
+    for start in range(0, len(orders), 10):
+        batch = orders[start : start + 10]
+        response = rt.sqs.send_message_batch(
+            QueueUrl=rt.settings.orders_queue_url,
+            Entries=[
+                {
+                    "Id": str(i),
+                    "MessageBody": json.dumps(o.model_dump(mode="json")),
+                    "MessageGroupId": o.account,
+                    "MessageDeduplicationId": o.order_id,
+                }
+                for i, o in enumerate(batch)
+            ],
+        )
+        if response.get("Failed"):
+            from tradebot.errors import RetryableError
+
+            raise RetryableError(f"SQS rejected {len(response['Failed'])} order messages: {response['Failed']}")
