@@ -1,0 +1,38 @@
+"""Event parsing: bad input gets the project's typed error with a readable message."""
+
+import pytest
+
+from tradebot.errors import InputValidationError
+from tradebot.models import FetchEvent, OptimizeEvent, PipelineRequest, parse_event
+
+
+def test_valid_fetch_event():
+    event = parse_event(FetchEvent, {"run_id": "run-1", "request": {"as_of": "2025-06-02", "symbols": ["SPY"]}})
+    assert event.request.symbols == ["SPY"]
+
+
+@pytest.mark.parametrize(
+    ("event", "fragment"),
+    [
+        ("not a dict", "expected a JSON object"),
+        ({}, "run_id"),
+        ({"run_id": "r", "request": {"as_of": "2025-13-45"}}, "request.as_of"),
+        ({"run_id": "r", "request": {"symbols": ["spy;drop"]}}, "request.symbols.0"),
+        ({"run_id": "r", "extra": 1}, "extra"),
+    ],
+)
+def test_malformed_events_raise_input_validation_error(event, fragment):
+    with pytest.raises(InputValidationError) as info:
+        parse_event(FetchEvent, event)
+    assert fragment in str(info.value)
+    assert str(info.value).startswith("FetchEvent:")
+
+
+def test_optimize_event_requires_pointer():
+    with pytest.raises(InputValidationError, match="bars"):
+        parse_event(OptimizeEvent, {"run_id": "r", "as_of": "2025-06-02", "symbol": "SPY", "strategy": "x"})
+
+
+def test_pipeline_request_rejects_empty_symbol_list():
+    with pytest.raises(InputValidationError, match="symbols"):
+        parse_event(PipelineRequest, {"symbols": []})

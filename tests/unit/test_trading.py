@@ -1,0 +1,107 @@
+"""Order sizing under the risk limits (pure core, no AWS)."""
+
+from datetime import UTC, date, datetime
+
+import pytest
+
+from tradebot.config import RiskLimits
+from tradebot.models import Portfolio, Position, Signal, order_id_for
+from tradebot.trading import plan_orders
+
+AS_OF = date(2025, 6, 2)
+NOW = datetime(2025, 6, 2, 21, 0, tzinfo=UTC)
+
+
+def signal(symbol: str, weight: float, close: float) -> Signal:
+    return Signal(
+        symbol=symbol,
+        strategy="sma_crossover",
+        params={"fast": 10, "slow": 30},
+        target_weight=weight,
+        reason="test",
+        close=close,
+        bar_date=AS_OF,
+    )
+
+
+def plan(signals, portfolio, **limits):
+    return plan_orders(signals, portfolio, RiskLimits(**limits), run_id="r1", as_of=AS_OF, now=NOW, synthetic=True)
+
+
+def test_buys_are_sized_by_max_position_weight_in_whole_shares():
+    # Given an all-cash account and two long targets
+    portfolio = Portfolio(account="paper", cash=100_000)
+    # When orders are planned with 20% per position
+    result = plan([signal("AAA", 1.0, 33.0), signal("BBB", 1.0, 250.0)], portfolio, max_position_weight=0.2)
+    # Then each buy is floor(20_000 / close) shares
+    assert [(o.symbol, o.side, o.quantity) for o in result.orders] == [("AAA", "BUY", 606), ("BBB", "BUY", 80)]
+
+
+def test_gross_exposure_limit_shrinks_allocation():
+    portfolio = Portfolio(account="paper", cash=10_000)
+    signals = [signal(s, 1.0, 10.0) for s in ("AAA", "BBB", "CCC", "DDD")]
+    result = plan(signals, portfolio, max_position_weight=0.5, max_gross_exposure=1.0)
+    # 4 targets under a 100% gross limit: 25% each (250 shares), not 50%; the last buy is cut to the cash
+    # left after the others' commission and slippage headroom
+    assert [o.quantity for o in result.orders][:3] == [250, 250, 250]
+    assert 240 < result.orders[3].quantity < 250
+    assert sum(o.quantity * o.reference_price for o in result.orders) <= 10_000
+
+
+def test_flat_target_sells_the_whole_position_first():
+    portfolio = Portfolio(
+        account="paper", cash=1_000, positions={"AAA": Position(symbol="AAA", quantity=50, avg_price=10.0)}
+    )
+    result = plan([signal("AAA", 0.0, 12.0), signal("BBB", 1.0, 10.0)], portfolio, max_position_weight=0.5)
+    assert result.orders[0].side == "SELL" and result.orders[0].quantity == 50
+    assert result.orders[1].symbol == "BBB" and result.orders[1].side == "BUY"
+
+
+def test_buys_never_exceed_available_cash():
+    portfolio = Portfolio(
+        account="paper", cash=500, positions={"AAA": Position(symbol="AAA", quantity=1000, avg_price=10.0)}
+    )
+    # equity is 10,500 but only 500 is cash: the buy is cut to what the cash affords
+    result = plan([signal("AAA", 1.0, 10.0), signal("BBB", 1.0, 10.0)], portfolio, max_position_weight=1.0)
+    buys = [o for o in result.orders if o.side == "BUY"]
+    assert sum(o.quantity * o.reference_price for o in buys) <= 500 + sum(
+        o.quantity * o.reference_price for o in result.orders if o.side == "SELL"
+    )
+    assert any("cut" in n for n in result.notes)
+
+
+def test_min_order_value_and_max_orders_per_run():
+    portfolio = Portfolio(account="paper", cash=1_000)
+    result = plan([signal("AAA", 1.0, 10.0)], portfolio, max_position_weight=0.05, min_order_value=100)
+    assert result.orders == [] and "min_order_value" in result.notes[0]
+    many = [signal(f"S{i}", 1.0, 1.0) for i in range(5)]
+    result = plan(many, Portfolio(account="paper", cash=100_000), max_orders_per_run=2, max_positions=10)
+    assert len(result.orders) == 2
+
+
+def test_long_only_ignores_short_targets():
+    result = plan([signal("AAA", -1.0, 10.0)], Portfolio(account="paper", cash=10_000))
+    assert result.orders == []
+
+
+def test_order_ids_are_deterministic_per_account_session_symbol_side():
+    portfolio = Portfolio(account="paper", cash=10_000)
+    first = plan([signal("AAA", 1.0, 10.0)], portfolio).orders[0]
+    again = plan([signal("AAA", 1.0, 10.0)], portfolio).orders[0]
+    assert first.order_id == again.order_id == order_id_for("paper", AS_OF, "AAA", "BUY")
+    assert order_id_for("paper", AS_OF, "AAA", "SELL") != first.order_id
+
+
+@pytest.mark.parametrize("max_positions", [1, 2])
+def test_max_positions_prefers_symbols_already_held(max_positions):
+    portfolio = Portfolio(
+        account="paper", cash=10_000, positions={"ZZZ": Position(symbol="ZZZ", quantity=10, avg_price=10.0)}
+    )
+    signals = [signal("AAA", 1.0, 10.0), signal("ZZZ", 1.0, 10.0)]
+    result = plan(signals, portfolio, max_positions=max_positions, max_position_weight=0.3)
+    symbols = {o.symbol for o in result.orders}
+    if max_positions == 1:
+        assert "AAA" not in symbols
+        assert any("max_positions" in n for n in result.notes)
+    else:
+        assert "AAA" in symbols
