@@ -71,6 +71,7 @@ class LambdaDispatcher:
         self._handlers: dict[str, Handler] = {}
         self.invocations: list[Invocation] = []
         self.on_invoke: Callable[[str, Any], None] | None = None  # fault injection point for tests
+        self.retry_waits: list[float] = []  # Retry intervals the state machine asked for (not slept)
 
     def register(self, function_name: str, handler: Handler) -> None:
         self._handlers[function_name] = handler
@@ -128,9 +129,8 @@ class _NoSleep:
 
 
 @contextmanager
-def instant_retries() -> Iterator[list[float]]:
-    """Make Step Functions Retry intervals instant; yields the list of intervals that were requested."""
-    requested: list[float] = []
+def instant_retries(requested: list[float]) -> Iterator[list[float]]:
+    """Make Step Functions Retry intervals instant, recording the intervals requested into ``requested``."""
     with mock.patch.object(retrier_decl, "time", _NoSleep(requested)):
         yield requested
 
@@ -153,7 +153,7 @@ def emulated_aws(dispatcher: LambdaDispatcher | None = None) -> Iterator[LambdaD
         mock.patch.dict(os.environ, FAKE_CREDENTIALS),
         mock_aws(config=MOTO_CONFIG),
         dispatch_lambdas(dispatcher),
-        instant_retries(),
+        instant_retries(dispatcher.retry_waits),
     ):
         from tradebot import aws
 
