@@ -1,0 +1,85 @@
+"""After a local execution: the executor drains the orders queue and the paper account is reported.
+
+This is the local twin of the ECS service: the same :class:`tradebot.execution.executor.Executor`, run in
+this process against the emulated queue and tables until the queue is empty.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import TYPE_CHECKING, Any
+
+from tradebot import aws
+from tradebot.clock import SystemClock
+from tradebot.config import ConfigStore
+from tradebot.data import BarSource, source_from_spec
+from tradebot.execution.broker import PaperBroker
+from tradebot.execution.executor import Executor, ExecutorReport
+from tradebot.execution.prices import BarSourcePrices
+from tradebot.ledger import OrderLedger
+from tradebot.portfolio import PortfolioStore
+from tradebot.settings import get_settings
+
+if TYPE_CHECKING:
+    from tradebot_local.runner import RunReport
+
+
+def _no_sleep(seconds: float) -> None:
+    """drain() never needs to wait: the emulated queue answers at once (wait_time_seconds=0)."""
+
+
+def build_executor(source: BarSource) -> Executor:
+    settings = get_settings()
+    ddb = aws.client("dynamodb")
+    config = ConfigStore(settings.config_table, ddb)
+    risk = config.load().risk
+    return Executor(
+        queue_url=settings.orders_queue_url,
+        sqs=aws.client("sqs"),
+        ledger=OrderLedger(settings.ledger_table, ddb),
+        portfolios=PortfolioStore(settings.state_table, ddb),
+        config=config,
+        broker=PaperBroker(BarSourcePrices(source, clock=SystemClock()), risk.commission_rate, risk.slippage_bps),
+        clock=SystemClock(),
+        sleep=_no_sleep,
+        wait_time_seconds=0,
+        heartbeat=lambda: None,
+    )
+
+
+def settle(report: RunReport) -> ExecutorReport | None:
+    """Drain the queue with the executor and fill ``report``'s orders, fills and portfolio."""
+    fetch = report.output.get("fetch") or {}
+    trade = report.output.get("trade") or {}
+    settings = get_settings()
+    source = source_from_spec(fetch.get("source") or settings.data_source, cache_dir=settings.yfinance_cache_dir)
+    executed = build_executor(source).drain()
+    report.orders = [
+        {k: o[k] for k in ("order_id", "symbol", "side", "quantity", "reference_price", "reason")}
+        for o in trade.get("orders", [])
+    ]
+    report.fills = [f.model_dump(mode="json") for f in executed.filled]
+    report.awaiting_open = list(executed.awaiting_open)
+    report.rejected = [{"order_id": oid, "reason": reason} for oid, reason in executed.rejected]
+    report.portfolio = portfolio_snapshot(source, fetch, [f.session for f in executed.filled])
+    return executed
+
+
+def portfolio_snapshot(source: BarSource, fetch: dict[str, Any], fill_sessions: list[date]) -> dict[str, Any]:
+    """Cash, positions and equity, positions marked at the latest close the run can know of."""
+    settings = get_settings()
+    initial = ConfigStore(settings.config_table).load().risk.initial_capital
+    portfolio = PortfolioStore(settings.state_table).load(settings.account_id, initial)
+    as_of = date.fromisoformat(fetch["as_of"]) if fetch.get("as_of") else None
+    marked_at = max(fill_sessions) if fill_sessions else as_of
+    closes: dict[str, float] = {}
+    if marked_at is not None and portfolio.positions:
+        loaded = source.load(sorted(portfolio.positions), marked_at - timedelta(days=10), marked_at)
+        closes = {s: float(f["Close"].iloc[-1]) for s, f in loaded.frames.items() if len(f)}
+    return {
+        "account": portfolio.account,
+        "cash": round(portfolio.cash, 2),
+        "positions": {s: p.model_dump(mode="json") for s, p in portfolio.positions.items()},
+        "equity": round(portfolio.equity(closes), 2),
+        "marked_at": str(marked_at) if marked_at else None,
+    }

@@ -1,0 +1,114 @@
+"""The real statemachine/trading_pipeline.asl.json, executed by the emulator with the real handlers."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import boto3
+import pytest
+
+from tests.conftest import aws_state
+from tradebot.errors import DataQualityError, RetryableError
+from tradebot.models import PipelineRequest
+from tradebot_local.account import settle
+from tradebot_local.runner import run_pipeline, start_and_wait
+
+pytestmark = pytest.mark.e2e
+AS_OF = date(2025, 12, 30)  # a session of the synthetic sample with a next session to fill at
+SAMPLE = PipelineRequest(source="sample", as_of=AS_OF)
+
+
+def run_item(stack, execution_name):
+    return boto3.client("dynamodb").get_item(
+        TableName=stack.refs["StateTable"], Key={"pk": {"S": f"RUN#{execution_name}"}, "sk": {"S": "SUMMARY"}}
+    )["Item"]
+
+
+def test_happy_path_orders_are_filled_at_the_next_open(stack):
+    # When the pipeline runs on the sample data
+    report = start_and_wait(stack, SAMPLE, execution_name="happy")
+    executed = settle(report)
+    # Then every step ran, in order, and the run was recorded
+    assert report.status == "SUCCEEDED", report.cause
+    names = [s.name for s in report.states]
+    assert names[:3] == ["FetchMarketData", "IsMarketOpen", "OptimizeStrategy"]
+    assert names[-3:] == ["PaperTrade", "RecordRun", "Done"]
+    assert names.count("OptimizeSymbol") == len(report.output["fetch"]["symbols"]) == 5
+    assert run_item(stack, "happy")["status"]["S"] == "SUCCEEDED"
+    # and the output is labelled synthetic
+    assert report.output["fetch"]["synthetic"] is True
+    assert all(s.startswith("SYN-") for s in report.output["fetch"]["symbols"])
+    # and at least one order was sent, and every order filled once, at the next session's open (plus slippage)
+    orders = report.output["trade"]["orders"]
+    assert orders and executed is not None
+    assert sorted(f.order_id for f in executed.filled) == sorted(o["order_id"] for o in orders)
+    from tradebot.data import source_from_spec
+
+    sample = source_from_spec("sample")
+    for fill in executed.filled:
+        assert fill.session == date(2025, 12, 31)
+        bar = sample.load([fill.symbol], fill.session, fill.session).frames[fill.symbol].iloc[0]
+        slip = 1 + 5 / 10_000 if fill.side == "BUY" else 1 - 5 / 10_000
+        assert fill.price == pytest.approx(bar["Open"] * slip)
+    # and the portfolio holds exactly the fills, paid for in cash
+    spent = sum(f.quantity * f.price + f.commission for f in executed.filled if f.side == "BUY")
+    assert report.portfolio["cash"] == pytest.approx(100_000 - spent, abs=0.01)
+    assert {s: p["quantity"] for s, p in report.portfolio["positions"].items()} == {
+        f.symbol: f.quantity for f in executed.filled
+    }
+
+
+def test_retryable_fetch_error_is_retried_and_the_run_succeeds(stack):
+    calls: list[str] = []
+
+    def throttle_once(function: str, event: dict) -> None:
+        if function == "FetchMarketDataFunction":
+            calls.append(function)
+            if len(calls) == 1:
+                raise RetryableError("429 Too Many Requests from the data provider")
+
+    stack.dispatcher.on_invoke = throttle_once
+    report = start_and_wait(stack, SAMPLE, execution_name="retry")
+    assert report.status == "SUCCEEDED", report.cause
+    assert len(calls) == 2
+    assert stack.dispatcher.retry_waits[0] == 30  # the ASL's RetryableError interval, recorded not slept
+    assert report.output["trade"]["sent"] >= 1
+
+
+def test_permanent_failure_is_recorded_and_sends_no_orders(stack):
+    def broken_signals(function: str, event: dict) -> None:
+        if function == "GenerateSignalsFunction":
+            raise DataQualityError("injected: bars unusable")
+
+    stack.dispatcher.on_invoke = broken_signals
+    report = start_and_wait(stack, SAMPLE, execution_name="broken")
+    assert report.status == "FAILED"
+    names = [s.name for s in report.states]
+    assert "PaperTrade" not in names
+    assert names[-2:] == ["RecordFailure", "RunFailed"]
+    item = run_item(stack, "broken")
+    assert item["status"]["S"] == "FAILED" and item["error"]["S"] == "DataQualityError"
+    state = aws_state(stack)
+    assert state["OrdersQueue"]["ApproximateNumberOfMessages"] == "0"
+    assert state["LedgerTable"] == []
+
+
+def test_market_closed_day_ends_early_and_cleanly(stack):
+    report = start_and_wait(stack, PipelineRequest(source="sample", as_of=date(2024, 7, 4)), execution_name="holiday")
+    assert report.status == "SUCCEEDED"
+    assert [s.name for s in report.states] == ["FetchMarketData", "IsMarketOpen", "RecordMarketClosed", "MarketClosed"]
+    assert report.output["fetch"]["market_open"] is False
+    assert run_item(stack, "holiday")["status"]["S"] == "MARKET_CLOSED"
+    assert aws_state(stack)["LedgerTable"] == []
+
+
+def test_run_pipeline_json_report_has_the_documented_fields():
+    report = run_pipeline(SAMPLE).to_json()
+    assert report["status"] == "SUCCEEDED"
+    for key in ("execution_name", "states", "orders", "fills", "portfolio"):
+        assert key in report
+    assert {"order_id", "symbol", "side", "quantity"} <= set(report["orders"][0])
+    assert {"order_id", "symbol", "side", "quantity", "price"} <= set(report["fills"][0])
+    assert {"cash", "positions", "equity"} <= set(report["portfolio"])
+    json.dumps(report)
