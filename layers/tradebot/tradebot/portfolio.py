@@ -1,0 +1,251 @@
+"""The paper account: cash and positions per account in the state table, and the fill transaction.
+
+Item layout (StateTable: ``pk`` S HASH, ``sk`` S RANGE)::
+
+    pk = "PORTFOLIO#<account>"   sk = "CASH"
+        cash             N   current cash (commissions paid out of it)
+        initial_capital  N   the capital the account was created / last reset with
+        created_at, updated_at  S
+    pk = "PORTFOLIO#<account>"   sk = "POSITION#<symbol>"
+        symbol     S
+        quantity   N   shares held (>= 0: the paper account is long-only); 0 once sold out
+        avg_price  N   volume-weighted average buy price, commission excluded; unchanged by sells
+        version    N   bumped by every fill, the optimistic lock for buys (the new average needs a read)
+        updated_at S
+
+A fill is ONE TransactWriteItems (:meth:`PortfolioStore.apply_fill`):
+
+1. the ledger entry ACCEPTED -> FILLED with the Fill (condition ``status = ACCEPTED``);
+2. the cash item: ``cash -= qty*price + commission`` for a buy (condition ``cash >= cost``),
+   ``cash += qty*price - commission`` for a sell;
+3. the position item: a buy sets quantity and average price (condition: the version read), a sell
+   subtracts its quantity (condition ``quantity >= qty``).
+
+So a redelivered message, a crash between the write and the SQS delete, or two executors cannot fill an
+order twice: whichever writes second finds the ledger entry no longer ACCEPTED and the whole transaction
+is cancelled.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from tradebot import aws
+from tradebot.errors import RetryableError
+from tradebot.ledger import OrderLedger, is_conditional_failure
+from tradebot.models import Fill, Order, Portfolio, Position
+
+ACCOUNT_PREFIX = "PORTFOLIO#"
+CASH_SK = "CASH"
+POSITION_PREFIX = "POSITION#"
+_MAX_ATTEMPTS = 5  # optimistic-lock / transaction-conflict retries of one fill
+
+
+class FillOutcome(StrEnum):
+    FILLED = "filled"
+    DUPLICATE = "already processed"  # the ledger entry was no longer ACCEPTED: filled (or closed) before
+    INSUFFICIENT_CASH = "insufficient cash"
+    SELL_EXCEEDS_POSITION = "sell exceeds position"
+
+
+def _num(value: float | int) -> dict[str, str]:
+    return {"N": repr(float(value)) if isinstance(value, float) else str(value)}
+
+
+def account_pk(account: str) -> dict[str, str]:
+    return {"S": f"{ACCOUNT_PREFIX}{account}"}
+
+
+class PortfolioStore:
+    """Cash and positions of paper accounts in the state table (low-level DynamoDB client)."""
+
+    def __init__(self, table_name: str, ddb: Any | None = None) -> None:
+        self._table = table_name
+        self._ddb = ddb or aws.client("dynamodb")
+
+    @property
+    def table_name(self) -> str:
+        return self._table
+
+    def ensure(self, account: str, initial_capital: float, now: datetime | None = None) -> bool:
+        """Create the account's cash item if it does not exist; True if this call created it."""
+        stamp = (now or datetime.now(UTC)).isoformat()  # a timestamp only: no behaviour depends on it
+        try:
+            self._ddb.put_item(
+                TableName=self._table,
+                Item={
+                    "pk": account_pk(account),
+                    "sk": {"S": CASH_SK},
+                    "cash": _num(float(initial_capital)),
+                    "initial_capital": _num(float(initial_capital)),
+                    "created_at": {"S": stamp},
+                    "updated_at": {"S": stamp},
+                },
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except ClientError as exc:
+            if is_conditional_failure(exc):
+                return False
+            raise
+        return True
+
+    def load(self, account: str, initial_capital: float) -> Portfolio:
+        """The account's cash and open (non-zero) positions; creates the account on first use."""
+        self.ensure(account, initial_capital)
+        cash: float | None = None
+        positions: dict[str, Position] = {}
+        for item in self._items(account):
+            sk = item["sk"]["S"]
+            if sk == CASH_SK:
+                cash = float(item["cash"]["N"])
+            elif sk.startswith(POSITION_PREFIX):
+                quantity = int(float(item["quantity"]["N"]))
+                if quantity != 0:
+                    symbol = item["symbol"]["S"]
+                    positions[symbol] = Position(
+                        symbol=symbol, quantity=quantity, avg_price=float(item["avg_price"]["N"])
+                    )
+        if cash is None:  # deleted between ensure and the query (a concurrent reset): start over
+            return self.load(account, initial_capital)
+        return Portfolio(account=account, cash=cash, positions=positions)
+
+    def reset(self, account: str, initial_capital: float) -> None:
+        """Delete every position of the account and set its cash to ``initial_capital`` (ledger untouched)."""
+        for item in self._items(account):
+            self._ddb.delete_item(TableName=self._table, Key={"pk": item["pk"], "sk": item["sk"]})
+        self.ensure(account, initial_capital)
+
+    def _items(self, account: str) -> list[dict[str, Any]]:
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": account_pk(account)},
+            "ConsistentRead": True,
+        }
+        items: list[dict[str, Any]] = []
+        while True:
+            page = self._ddb.query(**kwargs)
+            items.extend(page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                return items
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    # --- the fill transaction ------------------------------------------------------------------------
+
+    def apply_fill(self, order: Order, fill: Fill, *, ledger: OrderLedger, now: datetime) -> FillOutcome:
+        """Record ``fill`` of ``order`` in the ledger, cash and position atomically (see module doc).
+
+        The account's cash item must exist (:meth:`ensure`). Returns FILLED, DUPLICATE (the ledger entry was
+        not ACCEPTED: nothing written), or INSUFFICIENT_CASH / SELL_EXCEEDS_POSITION (nothing written; the
+        caller rejects the order). Raises RetryableError if concurrent fills keep conflicting.
+        """
+        if (fill.order_id, fill.symbol, fill.side) != (order.order_id, order.symbol, order.side):
+            raise ValueError(f"fill {fill.order_id} does not belong to order {order.order_id}")
+        for _ in range(_MAX_ATTEMPTS):
+            items = [
+                ledger.fill_update(order.order_id, fill, now),
+                self._cash_update(order.account, fill, now),
+                self._position_update(order.account, fill, now),
+            ]
+            try:
+                self._ddb.transact_write_items(TransactItems=items)
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+                    raise
+                codes = [r.get("Code", "None") for r in exc.response.get("CancellationReasons", [])]
+                outcome = _cancelled_outcome(fill, codes)
+                if outcome is not None:
+                    return outcome
+                continue  # a concurrent fill moved the position (version) or a transaction conflict: retry
+            return FillOutcome.FILLED
+        raise RetryableError(f"fill of order {order.order_id} kept conflicting with concurrent writes")
+
+    def _cash_update(self, account: str, fill: Fill, now: datetime) -> dict[str, Any]:
+        value = fill.quantity * fill.price
+        names = {"#c": "cash", "#u": "updated_at"}
+        if fill.side == "BUY":
+            cost = value + fill.commission
+            update = "SET #c = #c - :cost, #u = :now"
+            condition = "attribute_exists(pk) AND #c >= :cost"
+            values = {":cost": _num(cost), ":now": {"S": now.isoformat()}}
+        else:
+            update = "SET #c = #c + :proceeds, #u = :now"
+            condition = "attribute_exists(pk)"
+            values = {":proceeds": _num(value - fill.commission), ":now": {"S": now.isoformat()}}
+        return {
+            "Update": {
+                "TableName": self._table,
+                "Key": {"pk": account_pk(account), "sk": {"S": CASH_SK}},
+                "UpdateExpression": update,
+                "ConditionExpression": condition,
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": values,
+            }
+        }
+
+    def _position_update(self, account: str, fill: Fill, now: datetime) -> dict[str, Any]:
+        key = {"pk": account_pk(account), "sk": {"S": f"{POSITION_PREFIX}{fill.symbol}"}}
+        names = {"#q": "quantity", "#v": "version", "#u": "updated_at"}
+        if fill.side == "SELL":
+            return {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": key,
+                    "UpdateExpression": "SET #q = #q - :q, #v = #v + :one, #u = :now",
+                    "ConditionExpression": "attribute_exists(pk) AND #q >= :q",
+                    "ExpressionAttributeNames": names,
+                    "ExpressionAttributeValues": {
+                        ":q": _num(fill.quantity),
+                        ":one": _num(1),
+                        ":now": {"S": now.isoformat()},
+                    },
+                }
+            }
+        current = self._ddb.get_item(TableName=self._table, Key=key, ConsistentRead=True).get("Item")
+        held = int(float(current["quantity"]["N"])) if current else 0
+        avg = float(current["avg_price"]["N"]) if current else 0.0
+        quantity = held + fill.quantity
+        new_avg = (held * avg + fill.quantity * fill.price) / quantity
+        values: dict[str, Any] = {
+            ":q": _num(quantity),
+            ":avg": _num(new_avg),
+            ":sym": {"S": fill.symbol},
+            ":now": {"S": now.isoformat()},
+        }
+        if current is None:
+            condition = "attribute_not_exists(pk)"
+            values[":next"] = _num(1)
+        else:
+            condition = "#v = :v"
+            version = int(float(current["version"]["N"]))
+            values[":v"] = _num(version)
+            values[":next"] = _num(version + 1)
+        return {
+            "Update": {
+                "TableName": self._table,
+                "Key": key,
+                "UpdateExpression": "SET #q = :q, #a = :avg, #sym = :sym, #v = :next, #u = :now",
+                "ConditionExpression": condition,
+                "ExpressionAttributeNames": {**names, "#a": "avg_price", "#sym": "symbol"},
+                "ExpressionAttributeValues": values,
+            }
+        }
+
+
+def _cancelled_outcome(fill: Fill, codes: list[str]) -> FillOutcome | None:
+    """What a cancelled fill transaction means; None: retry (version moved, or a transaction conflict)."""
+    ledger_code, cash_code, position_code = (codes + ["None"] * 3)[:3]
+    if ledger_code == "ConditionalCheckFailed":
+        return FillOutcome.DUPLICATE
+    if cash_code == "ConditionalCheckFailed" and fill.side == "BUY":
+        return FillOutcome.INSUFFICIENT_CASH
+    if position_code == "ConditionalCheckFailed" and fill.side == "SELL":
+        return FillOutcome.SELL_EXCEEDS_POSITION
+    if "ConditionalCheckFailed" in codes and fill.side == "SELL":
+        # the cash item is missing (the account was never created): nothing to sell from
+        return FillOutcome.SELL_EXCEEDS_POSITION
+    return None

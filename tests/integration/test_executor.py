@@ -1,0 +1,722 @@
+"""The executor against moto (SQS FIFO + DynamoDB): every order reaches exactly one outcome, and cash and
+positions always equal the sum of the recorded fills, whatever the queue delivers."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+from tradebot import aws
+from tradebot.clock import FixedClock
+from tradebot.config import ConfigStore, RiskLimits, TradingConfig
+from tradebot.errors import ConfigurationError, DataQualityError
+from tradebot.execution import Executor, ExecutorReport, PaperBroker, cloudwatch_heartbeat
+from tradebot.ledger import FINAL_STATUSES, OrderLedger
+from tradebot.models import Order, order_id_for
+from tradebot.portfolio import PortfolioStore
+from tradebot.settings import Settings
+
+from executor.main import build_executor, install_signal_handlers, wait_seconds_from_env
+
+LEDGER = "LedgerTable"
+STATE = "StateTable"
+CONFIG = "ConfigTable"
+NOW = datetime(2024, 3, 8, 21, 30, tzinfo=UTC)
+AS_OF = date(2024, 3, 8)  # Friday
+NEXT = date(2024, 3, 11)  # Monday: the fills' session
+CAPITAL = 10_000.0
+
+
+def create_tables(ddb: Any) -> None:
+    attrs = [{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}]
+    keys = [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}]
+    for name in (STATE, CONFIG):
+        ddb.create_table(
+            TableName=name, AttributeDefinitions=attrs, KeySchema=keys, BillingMode="PAY_PER_REQUEST"
+        )
+    ddb.create_table(
+        TableName=LEDGER,
+        AttributeDefinitions=[
+            *attrs,
+            {"AttributeName": "status", "AttributeType": "S"},
+            {"AttributeName": "as_of", "AttributeType": "S"},
+        ],
+        KeySchema=keys,
+        BillingMode="PAY_PER_REQUEST",
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "by_status",
+                "KeySchema": [
+                    {"AttributeName": "status", "KeyType": "HASH"},
+                    {"AttributeName": "as_of", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+    )
+
+
+class FakePrices:
+    """Next opens by symbol; a symbol with no entry has no price yet."""
+
+    def __init__(self, opens: dict[str, float]) -> None:
+        self.opens = dict(opens)
+
+    def next_open(self, symbol: str, after: date) -> tuple[date, float] | None:
+        price = self.opens.get(symbol)
+        return None if price is None else (NEXT, price)
+
+
+class RecordingLogger:
+    def __init__(self) -> None:
+        self.records: list[tuple[str, str, dict[str, Any]]] = []
+
+    def _log(self, level: str, msg: object, **kwargs: Any) -> None:
+        self.records.append((level, str(msg), dict(kwargs.get("extra") or {})))
+
+    def info(self, msg: object, *args: Any, **kwargs: Any) -> None:
+        self._log("info", msg, **kwargs)
+
+    def warning(self, msg: object, *args: Any, **kwargs: Any) -> None:
+        self._log("warning", msg, **kwargs)
+
+    def error(self, msg: object, *args: Any, **kwargs: Any) -> None:
+        self._log("error", msg, **kwargs)
+
+    def exception(self, msg: object, *args: Any, **kwargs: Any) -> None:
+        self._log("exception", msg, **kwargs)
+
+    def messages(self, level: str) -> list[str]:
+        return [m for lvl, m, _ in self.records if lvl == level]
+
+
+class Env:
+    """moto resources and helpers shared by the tests."""
+
+    def __init__(self) -> None:
+        self.ddb = boto3.client("dynamodb", region_name="us-east-1")
+        self.sqs = boto3.client("sqs", region_name="us-east-1")
+        create_tables(self.ddb)
+        self.queue_url = self.sqs.create_queue(
+            QueueName="orders.fifo",
+            Attributes={"FifoQueue": "true", "VisibilityTimeout": "30"},
+        )["QueueUrl"]
+        self.ledger = OrderLedger(LEDGER, self.ddb)
+        self.portfolios = PortfolioStore(STATE, self.ddb)
+        self.config = ConfigStore(CONFIG, self.ddb)
+        self.config.save(TradingConfig(risk=RiskLimits(initial_capital=CAPITAL)))
+        self.prices = FakePrices({"SPY": 100.0, "QQQ": 50.0, "IWM": 20.0})
+        self.clock = FixedClock(datetime(2024, 3, 11, 15, tzinfo=UTC))
+        self.sleeps: list[float] = []
+        self.beats = 0
+        self.logger = RecordingLogger()
+        self.orders: list[Order] = []
+
+    def executor(
+        self, *, sqs: Any = None, broker: Any = None, max_messages: int = 10, **kwargs: Any
+    ) -> Executor:
+        return Executor(
+            queue_url=self.queue_url,
+            sqs=sqs or self.sqs,
+            ledger=self.ledger,
+            portfolios=self.portfolios,
+            config=self.config,
+            broker=broker or PaperBroker(self.prices, commission_rate=0.001, slippage_bps=0.0),
+            clock=self.clock,
+            sleep=self.sleeps.append,
+            wait_time_seconds=0,
+            max_messages=max_messages,
+            logger=self.logger,
+            heartbeat=self.beat,
+            **kwargs,
+        )
+
+    def beat(self) -> None:
+        self.beats += 1
+
+    def order(self, side: str, quantity: int, symbol: str = "SPY", account: str = "paper") -> Order:
+        order = Order(
+            order_id=order_id_for(account, AS_OF, symbol, side),
+            run_id="run-1",
+            account=account,
+            as_of=AS_OF,
+            symbol=symbol,
+            side=side,  # type: ignore[arg-type]
+            quantity=quantity,
+            reference_price=100.0,
+            synthetic=True,
+            created_at=NOW,
+        )
+        self.orders.append(order)
+        return order
+
+    def send(self, order: Order, *, record: bool = True, dedup: str | None = None) -> None:
+        """What PaperTrade does: record NEW, then send (group = account, dedup id = order id)."""
+        if record:
+            self.ledger.record_new(order, NOW)
+        self.send_body(json.dumps(order.model_dump(mode="json")), order.account, dedup or order.order_id)
+
+    def send_body(self, body: str, group: str, dedup: str) -> None:
+        self.sqs.send_message(
+            QueueUrl=self.queue_url, MessageBody=body, MessageGroupId=group, MessageDeduplicationId=dedup
+        )
+
+    def queue_counts(self) -> tuple[int, int]:
+        attrs = self.sqs.get_queue_attributes(
+            QueueUrl=self.queue_url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return int(attrs["ApproximateNumberOfMessages"]), int(attrs["ApproximateNumberOfMessagesNotVisible"])
+
+    def status(self, order: Order) -> tuple[str, str]:
+        entry = self.ledger.get(order.order_id)
+        assert entry is not None
+        return entry.status, entry.reason
+
+    def assert_consistent(
+        self, *, pending: frozenset[str] = frozenset(), accounts: tuple[str, ...] = ("paper",)
+    ):
+        """Every order recorded once, final (or ACCEPTED if listed as pending); the account = sum of fills."""
+        entries = {e.order.order_id: e for e in self.ledger.list_orders()}
+        assert set(entries) == {o.order_id for o in self.orders}
+        for order_id, entry in entries.items():
+            if order_id in pending:
+                assert entry.status == "ACCEPTED" and entry.fill is None
+            else:
+                assert entry.status in FINAL_STATUSES
+                assert (entry.fill is not None) == (entry.status == "FILLED")
+        for account in accounts:
+            cash = CAPITAL
+            held: dict[str, int] = {}
+            for entry in entries.values():
+                if entry.order.account != account or entry.fill is None:
+                    continue
+                fill = entry.fill
+                sign = 1 if fill.side == "BUY" else -1
+                cash -= sign * fill.quantity * fill.price + fill.commission
+                held[fill.symbol] = held.get(fill.symbol, 0) + sign * fill.quantity
+            portfolio = self.portfolios.load(account, CAPITAL)
+            assert portfolio.cash == pytest.approx(cash, abs=1e-6)
+            assert {s: p.quantity for s, p in portfolio.positions.items()} == {
+                s: q for s, q in held.items() if q
+            }
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    aws.reset_clients()
+    with mock_aws():
+        yield Env()
+    aws.reset_clients()
+
+
+def filled_ids(report: ExecutorReport) -> list[str]:
+    return [f.order_id for f in report.filled]
+
+
+# --- the happy path ------------------------------------------------------------------------------------
+
+
+def test_orders_are_accepted_filled_and_deleted(env: Env) -> None:
+    buy_spy = env.order("BUY", 20)
+    buy_qqq = env.order("BUY", 10, "QQQ")
+    env.send(buy_spy)
+    env.send(buy_qqq)
+    report = env.executor().drain()
+    assert report.received == 2
+    assert report.accepted == 2
+    assert sorted(filled_ids(report)) == sorted([buy_spy.order_id, buy_qqq.order_id])
+    assert (report.rejected, report.duplicates, report.awaiting_open, report.invalid) == ([], 0, [], 0)
+    assert env.status(buy_spy) == ("FILLED", "")
+    entry = env.ledger.get(buy_spy.order_id)
+    assert entry is not None and entry.fill is not None
+    assert (entry.fill.session, entry.fill.price) == (NEXT, 100.0)
+    assert entry.fill.commission == pytest.approx(0.001 * 20 * 100.0)
+    assert env.queue_counts() == (0, 0)
+    env.assert_consistent()
+    portfolio = env.portfolios.load("paper", CAPITAL)
+    assert portfolio.positions["SPY"].quantity == 20
+    assert portfolio.cash == pytest.approx(CAPITAL - 2000 * 1.001 - 500 * 1.001)
+
+
+def test_buy_then_sell_in_one_batch(env: Env) -> None:
+    env.send(env.order("BUY", 20))
+    env.send(env.order("SELL", 5))
+    report = env.executor().drain()
+    assert len(report.filled) == 2
+    assert env.portfolios.load("paper", CAPITAL).positions["SPY"].quantity == 15
+    env.assert_consistent()
+
+
+def test_an_order_unknown_to_the_ledger_is_recorded_from_its_message(env: Env) -> None:
+    order = env.order("BUY", 5)
+    env.send(order, record=False)
+    report = env.executor().drain()
+    assert filled_ids(report) == [order.order_id]
+    assert env.status(order) == ("FILLED", "")
+    assert "order recorded from its message" in env.logger.messages("info")
+    env.assert_consistent()
+
+
+def test_the_ledger_version_of_an_order_wins_over_the_message(env: Env) -> None:
+    order = env.order("BUY", 5)
+    env.ledger.record_new(order, NOW)
+    tampered = order.model_copy(update={"quantity": 50})
+    env.send(tampered, record=False)
+    report = env.executor().drain()
+    assert [f.quantity for f in report.filled] == [5]
+    assert env.logger.messages("warning") == [
+        "message differs from the recorded order; the ledger's version is used"
+    ]
+    env.assert_consistent()
+
+
+# --- exactly-once under at-least-once delivery ---------------------------------------------------------
+
+
+def test_duplicate_deliveries_fill_once(env: Env) -> None:
+    order = env.order("BUY", 10)
+    env.send(order)
+    env.send(order, dedup="copy-2")  # new dedup ids: FIFO deduplication does not catch these
+    env.send(order, dedup="copy-3")
+    report = env.executor().drain()
+    assert report.received == 3
+    assert filled_ids(report) == [order.order_id]
+    assert report.duplicates == 2
+    assert env.queue_counts() == (0, 0)
+    env.assert_consistent()
+    # and once more, a day later
+    env.send(order, dedup="copy-4")
+    again = env.executor().drain()
+    assert (again.received, again.filled, again.duplicates) == (1, [], 1)
+    env.assert_consistent()
+
+
+class CrashBeforeDelete:
+    """An SQS client whose first ``crashes`` deletes do not happen: the process "died" after recording the
+    outcome, so the message becomes visible again (as after its visibility timeout)."""
+
+    def __init__(self, sqs: Any, crashes: int = 1) -> None:
+        self._sqs = sqs
+        self.crashes = crashes
+        self.deleted = 0
+
+    def delete_message(self, **kwargs: Any) -> Any:
+        if self.crashes > 0:
+            self.crashes -= 1
+            self._sqs.change_message_visibility(
+                QueueUrl=kwargs["QueueUrl"], ReceiptHandle=kwargs["ReceiptHandle"], VisibilityTimeout=0
+            )
+            return {}
+        self.deleted += 1
+        return self._sqs.delete_message(**kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sqs, name)
+
+
+def test_crash_between_the_ledger_write_and_the_delete_fills_once(env: Env) -> None:
+    order = env.order("BUY", 10)
+    env.send(order)
+    crashing = CrashBeforeDelete(env.sqs)
+    first = env.executor(sqs=crashing).poll_once()
+    assert filled_ids(first) == [order.order_id]
+    assert env.queue_counts() == (1, 0)  # redelivered
+    second = env.executor(sqs=crashing).drain()  # a restarted executor
+    assert (second.received, second.filled, second.duplicates) == (1, [], 1)
+    assert crashing.deleted == 1
+    assert env.queue_counts() == (0, 0)
+    env.assert_consistent()
+
+
+class FailingDelete:
+    def __init__(self, sqs: Any) -> None:
+        self._sqs = sqs
+
+    def delete_message(self, **kwargs: Any) -> Any:
+        raise ConnectionError("sqs unreachable")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sqs, name)
+
+
+def test_a_failed_delete_is_logged_and_the_batch_goes_on(env: Env) -> None:
+    first = env.order("BUY", 1)
+    second = env.order("BUY", 1, "QQQ")
+    env.send(first)
+    env.send(second)
+    report = env.executor(sqs=FailingDelete(env.sqs)).poll_once()
+    assert sorted(filled_ids(report)) == sorted([first.order_id, second.order_id])
+    assert (
+        env.logger.messages("warning")
+        == ["could not delete a processed message; its redelivery will be a duplicate"] * 2
+    )
+    env.assert_consistent()
+
+
+def test_the_default_logger_is_powertools(env: Env) -> None:
+    order = env.order("BUY", 1)
+    env.send(order)
+    executor = Executor(
+        queue_url=env.queue_url,
+        sqs=env.sqs,
+        ledger=env.ledger,
+        portfolios=env.portfolios,
+        config=env.config,
+        broker=PaperBroker(env.prices, 0.0, 0.0),
+        clock=env.clock,
+        sleep=env.sleeps.append,
+        wait_time_seconds=0,
+    )
+    assert filled_ids(executor.drain()) == [order.order_id]
+
+
+def test_crash_after_accept_before_the_fill_fills_once(env: Env) -> None:
+    """The executor died after ACCEPTED (no fill yet): the redelivery goes on from ACCEPTED."""
+    order = env.order("BUY", 10)
+    env.send(order)
+    env.ledger.accept(order.order_id, NOW)
+    report = env.executor().drain()
+    assert (report.accepted, filled_ids(report)) == (0, [order.order_id])
+    env.assert_consistent()
+
+
+def test_two_executors_on_one_queue_fill_each_order_once(env: Env) -> None:
+    accounts = ("paper", "alt")
+    for account in accounts:
+        for symbol in ("SPY", "QQQ", "IWM"):
+            order = env.order("BUY", 3, symbol, account)
+            env.send(order)
+            env.send(order, dedup=f"{order.order_id}-again")
+    a = env.executor(max_messages=1)
+    b = env.executor(max_messages=1)
+    total = ExecutorReport()
+    for _ in range(20):
+        total.merge(a.poll_once()).merge(b.poll_once())
+    total.merge(a.fill_pending()).merge(b.fill_pending())
+    assert total.received == 12
+    assert len(total.filled) == 6
+    assert len(set(filled_ids(total))) == 6
+    assert total.duplicates == 6
+    assert env.queue_counts() == (0, 0)
+    env.assert_consistent(accounts=accounts)
+
+
+def test_a_concurrent_fill_by_another_executor_is_a_duplicate(env: Env) -> None:
+    """Executor A has accepted the order and asks its broker; meanwhile B fills the same order."""
+    order = env.order("BUY", 10)
+    env.send(order)
+    other = env.executor()
+    inner = PaperBroker(env.prices, commission_rate=0.001, slippage_bps=0.0)
+
+    class RacedBroker:
+        def execute(self, o: Order) -> Any:
+            raced = other.fill_pending()  # B finds the ACCEPTED order through the index and fills it
+            assert filled_ids(raced) == [o.order_id]
+            return inner.execute(o)
+
+    report = env.executor(broker=RacedBroker()).drain()
+    assert (report.accepted, report.filled, report.duplicates) == (1, [], 1)
+    assert env.queue_counts() == (0, 0)
+    env.assert_consistent()
+
+
+# --- rejections ----------------------------------------------------------------------------------------
+
+
+def test_kill_switch_rejects_queued_orders(env: Env) -> None:
+    buy = env.order("BUY", 10)
+    env.send(buy)
+    env.config.set_kill_switch(True, "drawdown review")
+    report = env.executor().drain()
+    assert report.rejected == [(buy.order_id, "kill switch: drawdown review")]
+    assert report.filled == []
+    assert env.status(buy) == ("REJECTED", "kill switch: drawdown review")
+    assert env.queue_counts() == (0, 0)
+    env.assert_consistent()
+    assert env.portfolios.load("paper", CAPITAL).cash == CAPITAL
+
+
+def test_kill_switch_rejects_orders_awaiting_the_open(env: Env) -> None:
+    order = env.order("BUY", 10, "IWM")
+    env.prices.opens.pop("IWM")
+    env.send(order)
+    assert env.executor().drain().awaiting_open == [order.order_id]
+    env.config.set_kill_switch(True, "halt")
+    env.prices.opens["IWM"] = 20.0
+    report = env.executor().fill_pending()
+    assert report.rejected == [(order.order_id, "kill switch: halt")]
+    env.assert_consistent()
+
+
+def test_insufficient_cash_is_rejected(env: Env) -> None:
+    small = env.order("BUY", 50)  # 5,000 + commission: fits
+    big = env.order("BUY", 150, "QQQ")  # 7,500: no longer fits
+    env.send(small)
+    env.send(big)
+    report = env.executor().drain()
+    assert filled_ids(report) == [small.order_id]
+    assert report.rejected == [(big.order_id, "insufficient cash")]
+    assert env.status(big) == ("REJECTED", "insufficient cash")
+    assert env.queue_counts() == (0, 0)
+    env.assert_consistent()
+
+
+def test_sell_larger_than_the_position_is_rejected(env: Env) -> None:
+    buy = env.order("BUY", 5)
+    sell = env.order("SELL", 8)
+    short = env.order("SELL", 1, "QQQ")  # nothing held: long-only
+    for order in (buy, sell, short):
+        env.send(order)
+    report = env.executor().drain()
+    assert filled_ids(report) == [buy.order_id]
+    assert sorted(report.rejected) == sorted(
+        [(sell.order_id, "sell exceeds position"), (short.order_id, "sell exceeds position")]
+    )
+    env.assert_consistent()
+    assert env.portfolios.load("paper", CAPITAL).positions["SPY"].quantity == 5
+
+
+# --- awaiting the open ---------------------------------------------------------------------------------
+
+
+def test_awaiting_the_open_then_fill_pending(env: Env) -> None:
+    order = env.order("BUY", 10, "IWM")
+    env.prices.opens.pop("IWM")
+    env.send(order)
+    executor = env.executor()
+    report = executor.drain()
+    assert (report.accepted, report.filled, report.awaiting_open) == (1, [], [order.order_id])
+    assert env.status(order) == ("ACCEPTED", "")
+    assert env.queue_counts() == (0, 0)  # acknowledged: the ledger remembers it
+    env.assert_consistent(pending=frozenset({order.order_id}))
+    env.prices.opens["IWM"] = 21.0
+    later = executor.fill_pending()
+    assert filled_ids(later) == [order.order_id]
+    assert later.filled[0].price == 21.0
+    assert executor.fill_pending().filled == []  # nothing left pending
+    env.assert_consistent()
+
+
+# --- bad messages and failures -------------------------------------------------------------------------
+
+
+def test_an_invalid_body_is_logged_and_left_for_the_dlq(env: Env) -> None:
+    good = env.order("BUY", 1)
+    env.send_body('{"not": "an order"}', "poison", "bad-1")
+    env.send_body("not even json", "poison2", "bad-2")
+    env.send(good)
+    report = env.executor().poll_once()
+    assert (report.received, report.invalid, filled_ids(report)) == (3, 2, [good.order_id])
+    assert env.queue_counts() == (0, 2)  # in flight, not deleted: they reach the DLQ after maxReceiveCount
+    errors = [r for r in env.logger.records if r[0] == "error"]
+    assert [m for _, m, _ in errors] == ["invalid order message left for the DLQ"] * 2
+    assert all("message_id" in extra for _, _, extra in errors)
+    env.assert_consistent()
+
+
+class BrokenPrices:
+    def next_open(self, symbol: str, after: date) -> tuple[date, float] | None:
+        raise DataQualityError("feed down")
+
+
+def test_a_processing_failure_leaves_the_message_for_redelivery(env: Env) -> None:
+    order = env.order("BUY", 1)
+    env.send(order)
+    broken = PaperBroker(BrokenPrices(), commission_rate=0.0, slippage_bps=0.0)
+    report = env.executor(broker=broken).poll_once()
+    assert (report.errors, report.filled) == (1, [])
+    assert env.queue_counts() == (0, 1)
+    assert env.status(order) == ("ACCEPTED", "")
+    assert env.logger.messages("exception") == ["order processing failed; message left for redelivery"]
+    # a failing pending fill is logged, not raised
+    assert env.executor(broker=broken).fill_pending().errors == 1
+
+
+# --- the service loop ----------------------------------------------------------------------------------
+
+
+class StopAfterPolls:
+    """Sets ``stop`` after ``polls`` receives (as SIGTERM would during a long poll); the batch completes."""
+
+    def __init__(self, sqs: Any, stop: threading.Event, polls: int = 1, fail_first: int = 0) -> None:
+        self._sqs = sqs
+        self._stop = stop
+        self._polls = polls
+        self._fail = fail_first
+        self.receives = 0
+
+    def receive_message(self, **kwargs: Any) -> Any:
+        self.receives += 1
+        if self._fail > 0:
+            self._fail -= 1
+            raise ConnectionError("endpoint unreachable")
+        if self.receives >= self._polls:
+            self._stop.set()
+        return self._sqs.receive_message(**kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sqs, name)
+
+
+def test_run_processes_the_in_flight_poll_then_stops(env: Env) -> None:
+    order = env.order("BUY", 10)
+    env.send(order)
+    stop = threading.Event()
+    sqs = StopAfterPolls(env.sqs, stop)
+    env.executor(sqs=sqs).run(stop)
+    assert sqs.receives == 1
+    assert env.status(order) == ("FILLED", "")
+    assert env.queue_counts() == (0, 0)
+    assert env.beats == 1
+    assert env.sleeps == []
+    assert env.logger.messages("info")[-1] == "executor stopped"
+
+
+def test_run_backs_off_on_failures_and_keeps_going(env: Env) -> None:
+    order = env.order("BUY", 10)
+    env.send(order)
+    stop = threading.Event()
+    sqs = StopAfterPolls(env.sqs, stop, polls=4, fail_first=2)
+    env.executor(sqs=sqs).run(stop)
+    assert env.sleeps == [2.0, 4.0]
+    assert env.status(order) == ("FILLED", "")
+    assert env.logger.messages("exception") == ["executor loop failed"] * 2
+
+
+def test_run_fills_pending_orders_and_beats_on_schedule(env: Env) -> None:
+    order = env.order("BUY", 10, "IWM")
+    env.prices.opens.pop("IWM")
+    env.send(order)
+    stop = threading.Event()
+
+    class Ticking:
+        """Each receive: the clock moves 30 s; after 5 receives the open is known; stop after 8."""
+
+        def __init__(self) -> None:
+            self.receives = 0
+
+        def receive_message(self, **kwargs: Any) -> Any:
+            self.receives += 1
+            env.clock.advance(30)
+            if self.receives == 5:
+                env.prices.opens["IWM"] = 20.0
+            if self.receives == 8:
+                stop.set()
+            return env.sqs.receive_message(**kwargs)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(env.sqs, name)
+
+    env.executor(sqs=Ticking(), pending_interval_seconds=60).run(stop)
+    assert env.status(order) == ("FILLED", "")
+    assert env.beats == 4  # every 60 s of clock time: t = 0, 60, 120, 180
+    env.assert_consistent()
+
+
+def test_a_failing_heartbeat_does_not_stop_the_service(env: Env) -> None:
+    stop = threading.Event()
+
+    def bad_beat() -> None:
+        raise ConnectionError("cloudwatch down")
+
+    executor = env.executor(sqs=StopAfterPolls(env.sqs, stop))
+    executor._heartbeat = bad_beat
+    executor.run(stop)
+    assert env.logger.messages("warning") == ["heartbeat failed"]
+
+
+def test_cloudwatch_heartbeat(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("POWERTOOLS_SERVICE_NAME", raising=False)
+    cloudwatch = boto3.client("cloudwatch", region_name="us-east-1")
+    cloudwatch_heartbeat(cloudwatch)()
+    metrics = cloudwatch.list_metrics(Namespace="TradeBot")["Metrics"]
+    assert [(m["MetricName"], m["Dimensions"]) for m in metrics] == [
+        ("ExecutorHeartbeat", [{"Name": "service", "Value": "tradebot"}])  # what the template's alarm watches
+    ]
+
+
+def test_wait_seconds_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("EXECUTOR_WAIT_SECONDS", raising=False)
+    assert wait_seconds_from_env() == 20
+    monkeypatch.setenv("EXECUTOR_WAIT_SECONDS", "5")
+    assert wait_seconds_from_env() == 5
+    for bad in ("21", "-1", "soon"):
+        monkeypatch.setenv("EXECUTOR_WAIT_SECONDS", bad)
+        with pytest.raises(ConfigurationError, match="EXECUTOR_WAIT_SECONDS"):
+            wait_seconds_from_env()
+
+
+def test_executor_parameters_are_checked(env: Env) -> None:
+    with pytest.raises(ValueError):
+        Executor(
+            queue_url=env.queue_url,
+            sqs=env.sqs,
+            ledger=env.ledger,
+            portfolios=env.portfolios,
+            config=env.config,
+            broker=PaperBroker(env.prices, 0.0, 0.0),
+            clock=env.clock,
+            sleep=env.sleeps.append,
+            wait_time_seconds=21,
+        )
+
+
+# --- executor/main.py ----------------------------------------------------------------------------------
+
+
+def test_build_executor_from_settings(env: Env) -> None:
+    settings = Settings(
+        config_table=CONFIG,
+        state_table=STATE,
+        ledger_table=LEDGER,
+        idempotency_table="IdempotencyTable",
+        data_bucket="bucket",
+        orders_queue_url=env.queue_url,
+        secret_arn="arn:aws:secretsmanager:us-east-1:123456789012:secret:x",
+    )
+    order = env.order("BUY", 10)
+    env.send(order)
+    beats: list[int] = []
+    executor = build_executor(
+        settings,
+        prices=env.prices,
+        clock=env.clock,
+        sleep=env.sleeps.append,
+        heartbeat=lambda: beats.append(1),
+        wait_time_seconds=0,
+    )
+    report = executor.drain()
+    assert filled_ids(report) == [order.order_id]
+    fill = report.filled[0]
+    risk = env.config.load().risk
+    assert fill.price == pytest.approx(100.0 * (1 + risk.slippage_bps / 10_000))
+    assert fill.commission == pytest.approx(risk.commission_rate * 10 * fill.price)
+    env.assert_consistent()
+
+
+def test_sigterm_sets_the_stop_event() -> None:
+    previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    stop = threading.Event()
+    try:
+        install_signal_handlers(stop)
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert stop.wait(5)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
