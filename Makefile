@@ -3,7 +3,6 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 SAM_VENV := .sam-venv
-PY313 ?= $(shell command -v python3.13 2>/dev/null || ls /root/.pyenv/versions/3.13.*/bin/python3.13 2>/dev/null | head -1)
 export OPENBLAS_NUM_THREADS ?= 1
 
 .PHONY: run test lint format unit integration e2e validate build sam-venv clean
@@ -37,6 +36,16 @@ integration: $(VENV)/.installed
 
 e2e: $(VENV)/.installed
 	$(BIN)/pytest tests/e2e -q
+
+sam-venv: ## AWS SAM CLI in its own venv .sam-venv (needs python3.13: scripts/find_python313.sh)
+	scripts/install_sam.sh
+
+validate: sam-venv ## lint template.yaml offline (sam validate --lint); tests/unit/test_template.py checks the ASL
+	scripts/sam.sh validate --lint
+
+build: sam-venv $(VENV)/.installed ## sam build (python3.13, arm64 wheels), then fail if a function + layers >= 250 MiB unzipped
+	scripts/sam.sh build
+	$(BIN)/python scripts/check_build_size.py
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache
