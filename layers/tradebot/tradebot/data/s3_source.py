@@ -1,0 +1,89 @@
+"""``s3://bucket/prefix``: Yahoo-format ``SYMBOL.csv`` objects under a prefix (the S3 twin of ``csv:DIR``)."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+from tradebot.data import LoadResult
+from tradebot.data.bars import slice_bars
+from tradebot.data.csv_source import read_yahoo_csv
+from tradebot.errors import InputValidationError, RetryableError
+
+_THROTTLING = frozenset({"SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded", "503"})
+
+
+class S3Source:
+    synthetic = False
+
+    def __init__(self, bucket: str, prefix: str = "", *, client: Any = None) -> None:
+        if not bucket:
+            raise InputValidationError("s3 source: the bucket is missing (use s3://bucket/prefix)")
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        self.name = f"s3://{bucket}/{self.prefix}" if self.prefix else f"s3://{bucket}"
+        self._client = client
+
+    @classmethod
+    def from_url(cls, url: str, *, client: Any = None) -> S3Source:
+        rest = url.strip()[len("s3://") :]
+        bucket, _, prefix = rest.partition("/")
+        return cls(bucket, prefix, client=client)
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            from tradebot.aws import client
+
+            self._client = client("s3")
+        return self._client
+
+    def _objects(self) -> dict[str, str]:
+        """Upper-case symbol -> key of each ``*.csv`` directly under the prefix."""
+        base = f"{self.prefix}/" if self.prefix else ""
+        out: dict[str, str] = {}
+        for page in self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=base, Delimiter="/"
+        ):
+            for item in page.get("Contents", []):
+                name = item["Key"][len(base) :]
+                if name.lower().endswith(".csv") and len(name) > 4:
+                    out[name[:-4].upper()] = item["Key"]
+        return out
+
+    def default_symbols(self) -> list[str] | None:
+        return sorted(self._call(self._objects))
+
+    def load(self, symbols: Sequence[str], start: date | None, end: date) -> LoadResult:
+        result = LoadResult()
+        objects = self._call(self._objects)
+        for symbol in symbols:
+            key = objects.get(symbol.upper())
+            if key is None:
+                result.failures[symbol] = f"no data: no {symbol}.csv in {self.name}"
+                continue
+            body = self._call(lambda k=key: self.client.get_object(Bucket=self.bucket, Key=k)["Body"].read())
+            try:
+                frame = slice_bars(read_yahoo_csv(io.BytesIO(body)), start, end)
+            except InputValidationError as exc:
+                result.failures[symbol] = f"unreadable CSV s3://{self.bucket}/{key}: {exc}"
+                continue
+            if frame.empty:
+                result.failures[symbol] = f"no data: {key} has no bars in the requested range"
+            else:
+                result.frames[symbol] = frame
+        return result
+
+    @staticmethod
+    def _call(fn: Any) -> Any:
+        from botocore.exceptions import ClientError
+
+        try:
+            return fn()
+        except ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            if code in _THROTTLING:
+                raise RetryableError(f"S3 throttled: {code}") from exc
+            raise

@@ -1,0 +1,269 @@
+"""Bars from Yahoo Finance through ``yfinance.download``, behind one replaceable boundary function.
+
+``YFinanceSource(download=...)`` takes the download callable (default :func:`yfinance_download`, a thin
+wrapper of ``yfinance.download``); tests pass a fake that returns frames shaped like yfinance 1.x output.
+Symbols are downloaded in batches (``batch_size``, default 50) with every behaviour-changing argument
+explicit: ``auto_adjust=False`` (raw OHLC plus "Adj Close"), ``actions=False``, ``group_by="column"``
+(MultiIndex columns (field, ticker); (ticker, field) and flat single-ticker frames are handled too),
+``multi_level_index=True``, ``ignore_tz=True``, ``progress=False``, ``threads=False``, ``repair=False``.
+
+Rate limiting (``yfinance.exceptions.YFRateLimitError``, or any error carrying HTTP status 429) is
+retried with exponential backoff and jitter (``sleep`` and ``rng`` injectable); still limited after
+``max_attempts`` calls, :class:`~tradebot.errors.RetryableError` is raised so the state machine's Retry
+takes over. Other download errors mark the batch's symbols as failed and the run goes on.
+
+``yfinance.download`` itself never raises a per-ticker error: it logs it and returns an empty column.
+:func:`yfinance_download` therefore watches the "yfinance" logger during the call and re-raises a logged
+``YFRateLimitError`` (the one place that reads a third-party message, because yfinance offers no other).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import random
+import tempfile
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from datetime import date, timedelta
+from typing import Any
+
+import pandas as pd
+
+from tradebot.clock import Sleep, real_sleep
+from tradebot.data import LoadResult
+from tradebot.data.bars import BAR_COLUMNS, PRICE_COLUMNS, normalize_bars, slice_bars
+from tradebot.errors import RetryableError
+
+DownloadFn = Callable[..., pd.DataFrame | None]
+
+DEFAULT_CACHE_DIR = os.path.join(tempfile.gettempdir(), "tradebot-yfinance-cache")
+_FIELDS = frozenset((*BAR_COLUMNS, "Dividends", "Stock Splits", "Capital Gains", "Repaired?"))
+_tz_cache_dir: str | None = None
+
+
+def configure_yfinance_cache(cache_dir: str | None = None) -> str:
+    """Point yfinance's timezone/cookie cache at a writable directory (once per process; Lambda has only
+    /tmp). Later calls with another directory are ignored. Returns the directory in use."""
+    global _tz_cache_dir
+    if _tz_cache_dir is None:
+        import yfinance
+
+        directory = cache_dir or DEFAULT_CACHE_DIR
+        os.makedirs(directory, exist_ok=True)
+        yfinance.set_tz_cache_location(directory)
+        _tz_cache_dir = directory
+    return _tz_cache_dir
+
+
+class _Capture(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.ERROR)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        with contextlib.suppress(Exception):  # a malformed third-party record must not break the download
+            self.messages.append(record.getMessage())
+
+
+@contextlib.contextmanager
+def _capture_yfinance_errors() -> Iterator[_Capture]:
+    """Collect the ERROR records of the "yfinance" logger during the block. If that logger is configured
+    quieter than ERROR, it is opened for the block with only the capture attached (nothing leaks)."""
+    logger = logging.getLogger("yfinance")
+    capture = _Capture()
+    quiet = not logger.isEnabledFor(logging.ERROR)
+    saved = (logger.level, logger.propagate, logger.disabled, list(logger.handlers))
+    if quiet:
+        for handler in saved[3]:
+            logger.removeHandler(handler)
+        logger.setLevel(logging.ERROR)
+        logger.propagate = False
+        logger.disabled = False
+    logger.addHandler(capture)
+    try:
+        yield capture
+    finally:
+        logger.removeHandler(capture)
+        if quiet:
+            logger.setLevel(saved[0])
+            logger.propagate = saved[1]
+            logger.disabled = saved[2]
+            for handler in saved[3]:
+                logger.addHandler(handler)
+
+
+def yfinance_download(tickers: list[str], **kwargs: Any) -> pd.DataFrame | None:
+    """``yfinance.download`` that raises ``YFRateLimitError`` when yfinance swallowed one for a ticker."""
+    import yfinance
+    from yfinance.exceptions import YFRateLimitError
+
+    with _capture_yfinance_errors() as capture, warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # yfinance 1.7 uses APIs pandas 3.1 deprecates
+        data = yfinance.download(tickers, **kwargs)
+    if any("YFRateLimitError" in m or "Too Many Requests" in m for m in capture.messages):
+        raise YFRateLimitError()
+    return data
+
+
+def is_rate_limit(exc: BaseException) -> bool:
+    """True for yfinance's YFRateLimitError or an HTTP error with status 429 (requests / curl_cffi),
+    looking through the exception's cause chain."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if type(current).__name__ == "YFRateLimitError" and _is_yf_rate_limit(current):
+            return True
+        response = getattr(current, "response", None)
+        for status in (getattr(response, "status_code", None), getattr(current, "status_code", None)):
+            if status == 429:
+                return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _is_yf_rate_limit(exc: BaseException) -> bool:
+    from yfinance.exceptions import YFRateLimitError
+
+    return isinstance(exc, YFRateLimitError)
+
+
+class YFinanceSource:
+    """Yahoo Finance daily bars (real market data: ``synthetic = False``)."""
+
+    name = "yfinance"
+    synthetic = False
+
+    def __init__(
+        self,
+        *,
+        download: DownloadFn | None = None,
+        sleep: Sleep = real_sleep,
+        rng: random.Random | None = None,
+        cache_dir: str | None = None,
+        batch_size: int = 50,
+        max_attempts: int = 4,
+        base_delay: float = 2.0,
+        max_delay: float = 30.0,
+        timeout: float = 30.0,
+    ) -> None:
+        if batch_size < 1 or max_attempts < 1:
+            raise ValueError("batch_size and max_attempts must be >= 1")
+        self._download = download
+        self._sleep = sleep
+        self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
+        self._cache_dir = cache_dir
+        self.batch_size = batch_size
+        self.max_attempts = max_attempts
+        self.base_delay = base_delay
+        self.max_delay = max_delay
+        self.timeout = timeout
+
+    def default_symbols(self) -> list[str] | None:
+        return None
+
+    def backoff(self, attempt: int) -> float:
+        """Delay before retry number ``attempt`` (1-based): exponential, capped, "equal jitter"."""
+        cap = float(min(self.max_delay, self.base_delay * 2.0 ** (attempt - 1)))
+        return cap / 2 + self._rng.uniform(0, cap / 2)
+
+    def load(self, symbols: Sequence[str], start: date | None, end: date) -> LoadResult:
+        result = LoadResult()
+        unique = list(dict.fromkeys(symbols))
+        if not unique:
+            return result
+        download = self._download
+        if download is None:
+            configure_yfinance_cache(self._cache_dir)
+            download = yfinance_download
+        kwargs: dict[str, Any] = {
+            "end": (end + timedelta(days=1)).isoformat(),  # yfinance's end is exclusive, ours inclusive
+            "interval": "1d",
+            "auto_adjust": False,
+            "actions": False,
+            "group_by": "column",
+            "multi_level_index": True,
+            "ignore_tz": True,
+            "repair": False,
+            "keepna": False,
+            "progress": False,
+            "threads": False,
+            "timeout": self.timeout,
+        }
+        if start is None:
+            kwargs["period"] = "max"  # with only `end`, yfinance would fetch one month
+        else:
+            kwargs["start"] = start.isoformat()
+        for i in range(0, len(unique), self.batch_size):
+            batch = unique[i : i + self.batch_size]
+            try:
+                data = self._download_batch(download, batch, kwargs)
+            except RetryableError:
+                raise
+            except Exception as exc:
+                for symbol in batch:
+                    result.failures[symbol] = f"download failed: {type(exc).__name__}: {exc}"
+                continue
+            for symbol in batch:
+                frame, problem = extract_symbol(data, symbol, single=len(batch) == 1)
+                if frame is not None:
+                    frame = slice_bars(frame, start, end)
+                    if frame.empty:
+                        frame, problem = None, "no data in the requested range"
+                if frame is None:
+                    result.failures[symbol] = problem
+                else:
+                    result.frames[symbol] = frame
+        return result
+
+    def _download_batch(
+        self, download: DownloadFn, batch: list[str], kwargs: dict[str, Any]
+    ) -> pd.DataFrame | None:
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                return download(list(batch), **kwargs)
+            except Exception as exc:
+                if not is_rate_limit(exc):
+                    raise
+                if attempt == self.max_attempts:
+                    raise RetryableError(
+                        f"yfinance rate limited after {attempt} attempts (symbols {batch[0]}..{batch[-1]})"
+                    ) from exc
+                self._sleep(self.backoff(attempt))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+def extract_symbol(
+    data: pd.DataFrame | None, symbol: str, *, single: bool
+) -> tuple[pd.DataFrame | None, str]:
+    """One symbol's bars out of a yfinance.download result, or (None, reason)."""
+    if data is None or data.empty:
+        return None, "no data"
+    columns = data.columns
+    if isinstance(columns, pd.MultiIndex):
+        field_level = next(
+            (lvl for lvl in range(columns.nlevels) if set(columns.levels[lvl]) & _FIELDS), None
+        )
+        if field_level is None or columns.nlevels != 2:
+            return None, "no data: unrecognized yfinance column layout"
+        ticker_level = 1 - field_level
+        tickers = columns.get_level_values(ticker_level)
+        wanted = next((t for t in dict.fromkeys(tickers) if str(t).upper() == symbol.upper()), None)
+        if wanted is None:
+            return None, "no data"
+        sub = data.xs(wanted, axis=1, level=ticker_level)
+    elif single:
+        sub = data
+    else:
+        return None, "no data: unrecognized yfinance column layout"
+    sub = sub.loc[:, ~sub.columns.duplicated()]
+    if "Close" not in sub.columns or sub["Close"].isna().all():
+        return None, "no data"
+    present = [c for c in PRICE_COLUMNS if c in sub.columns]
+    sub = sub.dropna(how="all", subset=present)  # dates that exist only for other tickers of the batch
+    try:
+        return normalize_bars(sub), ""
+    except (KeyError, ValueError, TypeError) as exc:
+        return None, f"no data: {exc}"
