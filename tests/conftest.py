@@ -23,7 +23,7 @@ def stack() -> Iterator[Any]:
 
 
 def aws_state(deployment: Any) -> dict[str, Any]:
-    """Everything the pipeline can write: table items, bucket objects, queued messages (for 'changes nothing')."""
+    """What the pipeline can write: table items, bucket objects, queue depths (to show 'changes nothing')."""
     ddb = boto3.client("dynamodb")
     s3 = boto3.client("s3")
     sqs = boto3.client("sqs")
@@ -31,7 +31,9 @@ def aws_state(deployment: Any) -> dict[str, Any]:
     for logical in deployment.resources("AWS::DynamoDB::Table"):
         state[logical] = ddb.scan(TableName=deployment.refs[logical])["Items"]
     for logical in deployment.resources("AWS::S3::Bucket"):
-        state[logical] = [o["Key"] for o in s3.list_objects_v2(Bucket=deployment.refs[logical]).get("Contents", [])]
+        state[logical] = [
+            o["Key"] for o in s3.list_objects_v2(Bucket=deployment.refs[logical]).get("Contents", [])
+        ]
     for logical in deployment.resources("AWS::SQS::Queue"):
         attrs = sqs.get_queue_attributes(
             QueueUrl=deployment.refs[logical],

@@ -4,7 +4,6 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from tradebot.models import OptimizeEvent, parse_event
 from tradebot.observability import logger, metrics, tracer
 from tradebot.pipeline import optimize_strategy, runtime
@@ -17,5 +16,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     request = parse_event(OptimizeEvent, event)
     result = optimize_strategy(request, runtime())
     metrics.add_metric(name="ParameterSetsEvaluated", unit=MetricUnit.Count, value=result.evaluated)
-    logger.info("optimized", extra={"symbol": result.symbol, "params": result.params, "reoptimized": result.reoptimized})
+    logger.info(
+        "optimized",
+        extra={"symbol": result.symbol, "params": result.params, "reoptimized": result.reoptimized},
+    )
     return result.model_dump(mode="json")

@@ -1,10 +1,9 @@
-"""PaperTrade: targets + portfolio + risk limits + kill switch -> orders recorded in the ledger, then queued."""
+"""PaperTrade: targets + portfolio + risk limits + kill switch -> orders in the ledger, then queued."""
 
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from tradebot.models import PaperTradeEvent, parse_event
 from tradebot.observability import logger, metrics, tracer
 from tradebot.pipeline import paper_trade, runtime

@@ -39,7 +39,9 @@ def build_executor(source: BarSource) -> Executor:
         ledger=OrderLedger(settings.ledger_table, ddb),
         portfolios=PortfolioStore(settings.state_table, ddb),
         config=config,
-        broker=PaperBroker(BarSourcePrices(source, clock=SystemClock()), risk.commission_rate, risk.slippage_bps),
+        broker=PaperBroker(
+            BarSourcePrices(source, clock=SystemClock()), risk.commission_rate, risk.slippage_bps
+        ),
         clock=SystemClock(),
         sleep=_no_sleep,
         wait_time_seconds=0,
@@ -52,7 +54,9 @@ def settle(report: RunReport) -> ExecutorReport | None:
     fetch = report.output.get("fetch") or {}
     trade = report.output.get("trade") or {}
     settings = get_settings()
-    source = source_from_spec(fetch.get("source") or settings.data_source, cache_dir=settings.yfinance_cache_dir)
+    source = source_from_spec(
+        fetch.get("source") or settings.data_source, cache_dir=settings.yfinance_cache_dir
+    )
     executed = build_executor(source).drain()
     report.orders = [
         {k: o[k] for k in ("order_id", "symbol", "side", "quantity", "reference_price", "reason")}

@@ -10,7 +10,6 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 app = typer.Typer(
     help="Serverless trading bot: run the pipeline locally against emulated AWS, invoke one function.",
@@ -36,13 +35,16 @@ def _quiet_logs() -> None:
 def run(
     source: Annotated[str, typer.Option(help="sample | yfinance | csv:DIR")] = "sample",
     symbols: Annotated[str | None, typer.Option(help="comma-separated, e.g. SYN-A,SYN-B")] = None,
-    as_of: Annotated[str | None, typer.Option("--as-of", help="session date YYYY-MM-DD (decision at its close)")] = None,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="session date YYYY-MM-DD (decision at its close)")
+    ] = None,
     strategy: Annotated[str | None, typer.Option(help="strategy name (default: the config's)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object instead of tables")] = False,
 ) -> None:
     """Run the whole pipeline: the real state machine in the emulator, then the executor fills the orders."""
     from tradebot.errors import TradebotError
     from tradebot.models import PipelineRequest, parse_event
+
     from tradebot_local.runner import run_pipeline
 
     _quiet_logs()
@@ -59,7 +61,9 @@ def run(
         err.print(f"[red]{type(exc).__name__}[/red]: {exc}")
         raise typer.Exit(2) from None
     if not as_json:
-        err.print("[dim]Deploying template.yaml into the in-process AWS emulator and starting an execution...[/dim]")
+        err.print(
+            "[dim]Deploying template.yaml into the in-process AWS emulator and starting an execution...[/dim]"
+        )
     report = run_pipeline(request)
     if as_json:
         print(json.dumps(report.to_json(), indent=2, default=str))
@@ -73,7 +77,9 @@ def run(
 
 @app.command()
 def invoke(
-    function: Annotated[str, typer.Argument(help="folder under functions/ (fetch_market_data) or logical id")],
+    function: Annotated[
+        str, typer.Argument(help="folder under functions/ (fetch_market_data) or logical id")
+    ],
     event: Annotated[Path, typer.Option(help="event JSON file, e.g. events/fetch_market_data.json")],
 ) -> None:
     """Run one Lambda handler in-process against the emulator (no Docker) and print its output."""

@@ -26,7 +26,7 @@ from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 Handler = Callable[[dict[str, Any], Any], Any]
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
-MOTO_CONFIG: dict[str, Any] = {
+MOTO_CONFIG: Any = {  # moto's DefaultConfig TypedDict
     "stepfunctions": {"execute_state_machine": True},
     "lambda": {"use_docker": False},
 }
@@ -137,7 +137,7 @@ def instant_retries(requested: list[float]) -> Iterator[list[float]]:
 
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",  # noqa: S105 - moto's documented fake credentials
+    "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_SESSION_TOKEN": "testing",
     "AWS_DEFAULT_REGION": REGION,
     "AWS_REGION": REGION,

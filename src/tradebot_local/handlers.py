@@ -1,4 +1,4 @@
-"""Load the real Lambda handlers from functions/<name>/app.py (each folder is its own Lambda, all named app)."""
+"""Load the real Lambda handlers from functions/<name>/app.py (each folder is one Lambda, all named app)."""
 
 from __future__ import annotations
 

@@ -45,7 +45,9 @@ def _seed_bars(event: dict[str, Any]) -> None:
     request: dict[str, Any] = {"source": "sample"}
     if "as_of" in event:
         request["as_of"] = event["as_of"]
-    result = fetch({"run_id": event.get("run_id", "invoke"), "request": request}, LambdaContext("fetch_market_data"))
+    result = fetch(
+        {"run_id": event.get("run_id", "invoke"), "request": request}, LambdaContext("fetch_market_data")
+    )
     if result.get("bars") != event["bars"]:
         raise ValueError(
             "the event's bars pointer does not match where FetchMarketData archives this run: "

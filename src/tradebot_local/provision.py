@@ -1,4 +1,4 @@
-"""Deploy template.yaml into the emulator: the same tables, bucket, queues, secret, functions and state machine.
+"""Deploy template.yaml into the emulator: the same tables, bucket, queues, secret, functions, state machine.
 
 Only what the local pipeline needs is created (no IAM policies, alarms, ECS or schedules: moto would accept
 them but nothing local uses them). Names are the local stack's physical names; the functions'
@@ -82,7 +82,7 @@ def _create_queues(dep: LocalDeployment) -> None:
         props = res.get("Properties", {})
         fifo = str(props.get("FifoQueue", "false")).lower() == "true"
         name = f"{STACK}-{logical}" + (".fifo" if fifo else "")
-        attributes = {"FifoQueue": "true"} if fifo else {}
+        attributes: dict[Any, str] = {"FifoQueue": "true"} if fifo else {}
         if "VisibilityTimeout" in props:
             attributes["VisibilityTimeout"] = str(props["VisibilityTimeout"])
         url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
@@ -101,13 +101,15 @@ def _create_queues(dep: LocalDeployment) -> None:
 def _create_secrets(dep: LocalDeployment) -> None:
     sm = boto3.client("secretsmanager", region_name=REGION)
     for logical in dep.resources("AWS::SecretsManager::Secret"):
-        # An empty JSON object: locally no broker or data-provider key is needed, and none is ever stored here.
+        # Empty JSON: locally no broker or data-provider key is needed, and none is ever stored here.
         arn = sm.create_secret(Name=f"{STACK}/{logical}", SecretString="{}")["ARN"]
         dep.refs[logical] = arn
 
 
 def _environment(dep: LocalDeployment) -> dict[str, str]:
-    variables = dep.template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
+    variables = (
+        dep.template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
+    )
     return {k: str(v) for k, v in resolve(variables, dep.refs, dep.attrs).items()}
 
 
@@ -120,7 +122,11 @@ def _create_functions(dep: LocalDeployment) -> None:
             {
                 "Version": "2012-10-17",
                 "Statement": [
-                    {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": "lambda.amazonaws.com"},
+                        "Action": "sts:AssumeRole",
+                    }
                 ],
             }
         ),
@@ -144,7 +150,9 @@ def _create_state_machine(dep: LocalDeployment) -> None:
     sfn = boto3.client("stepfunctions", region_name=REGION)
     machines = dep.resources("AWS::Serverless::StateMachine")
     if len(machines) != 1:
-        raise ValueError(f"expected one AWS::Serverless::StateMachine in template.yaml, found {len(machines)}")
+        raise ValueError(
+            f"expected one AWS::Serverless::StateMachine in template.yaml, found {len(machines)}"
+        )
     logical, res = next(iter(machines.items()))
     props = res["Properties"]
     definition = (REPO_ROOT / str(props["DefinitionUri"])).read_text(encoding="utf-8")

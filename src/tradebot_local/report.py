@@ -11,7 +11,9 @@ from rich.table import Table
 def _table(title: str, *columns: str) -> Table:
     table = Table(title=title, title_justify="left", title_style="bold")
     for col in columns:
-        table.add_column(col, justify="right" if col in {"qty", "price", "seconds", "weight", "close"} else "left")
+        table.add_column(
+            col, justify="right" if col in {"qty", "price", "seconds", "weight", "close"} else "left"
+        )
     return table
 
 
@@ -36,17 +38,27 @@ def print_report(r: dict[str, Any], out: Console) -> None:
             skipped.add_row(s["symbol"], s["reason"], s.get("detail", ""))
         out.print(skipped)
     if r.get("signals"):
-        signals = _table("Signals (decided at the as-of close)", "symbol", "weight", "close", "params", "reason")
+        signals = _table(
+            "Signals (decided at the as-of close)", "symbol", "weight", "close", "params", "reason"
+        )
         for s in r["signals"]:
             params = ", ".join(f"{k}={v:g}" for k, v in s["params"].items())
-            signals.add_row(s["symbol"], f"{s['target_weight']:.2f}", f"{s['close']:.2f}", params, s["reason"])
+            signals.add_row(
+                s["symbol"], f"{s['target_weight']:.2f}", f"{s['close']:.2f}", params, s["reason"]
+            )
         out.print(signals)
+    _print_orders(r, out)
+
+
+def _print_orders(r: dict[str, Any], out: Console) -> None:
     orders = _table("Orders", "order_id", "symbol", "side", "qty", "status")
     filled = {f["order_id"] for f in r["fills"]}
     awaiting = set(r["awaiting_open"])
     rejected = {x["order_id"]: x["reason"] for x in r["rejected"]}
     for o in r["orders"]:
-        status = "FILLED" if o["order_id"] in filled else "awaiting the open" if o["order_id"] in awaiting else ""
+        status = (
+            "FILLED" if o["order_id"] in filled else "awaiting the open" if o["order_id"] in awaiting else ""
+        )
         status = f"REJECTED: {rejected[o['order_id']]}" if o["order_id"] in rejected else status
         orders.add_row(o["order_id"], o["symbol"], o["side"], str(o["quantity"]), status)
     out.print(orders if r["orders"] else "No orders.")
@@ -54,12 +66,22 @@ def print_report(r: dict[str, Any], out: Console) -> None:
         fills = _table("Fills (next session's open)", "order_id", "symbol", "side", "qty", "price", "session")
         for f in r["fills"]:
             fills.add_row(
-                f["order_id"], f["symbol"], f["side"], str(f["quantity"]), f"{f['price']:.4f}", str(f["session"])
+                f["order_id"],
+                f["symbol"],
+                f["side"],
+                str(f["quantity"]),
+                f"{f['price']:.4f}",
+                str(f["session"]),
             )
         out.print(fills)
     p = r.get("portfolio") or {}
     if p:
-        pos = _table(f"Portfolio {p.get('account', '')} (marked at {p.get('marked_at', '?')})", "symbol", "qty", "price")
+        pos = _table(
+            f"Portfolio {p.get('account', '')} (marked at {p.get('marked_at', '?')})",
+            "symbol",
+            "qty",
+            "price",
+        )
         for sym, q in p.get("positions", {}).items():
             pos.add_row(sym, str(q["quantity"]), f"{q['avg_price']:.4f}")
         out.print(pos)

@@ -18,8 +18,8 @@ from typing import Any
 from unittest import mock
 
 import boto3
-
 from tradebot.models import PipelineRequest
+
 from tradebot_local.emulator import REGION, LambdaDispatcher, emulated_aws
 from tradebot_local.handlers import load_handler
 from tradebot_local.provision import LocalDeployment, deploy
@@ -80,7 +80,9 @@ class RunReport:
 
 
 @contextmanager
-def local_stack(dispatcher: LambdaDispatcher | None = None) -> Iterator[tuple[LocalDeployment, LambdaDispatcher]]:
+def local_stack(
+    dispatcher: LambdaDispatcher | None = None,
+) -> Iterator[tuple[LocalDeployment, LambdaDispatcher]]:
     """The emulator with template.yaml deployed, the functions' environment set and handlers registered."""
     from tradebot.pipeline import reset_runtime
 
@@ -117,7 +119,9 @@ def states_entered(sfn: Any, execution_arn: str) -> list[StateRun]:
     return runs
 
 
-def wait_for_execution(sfn: Any, execution_arn: str, timeout_s: float, poll_s: float = 0.02) -> dict[str, Any]:
+def wait_for_execution(
+    sfn: Any, execution_arn: str, timeout_s: float, poll_s: float = 0.02
+) -> dict[str, Any]:
     """Poll describe_execution until the (background-thread) execution ends, or fail after ``timeout_s``."""
     deadline = time.monotonic() + timeout_s
     while True:

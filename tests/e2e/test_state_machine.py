@@ -7,10 +7,10 @@ from datetime import date
 
 import boto3
 import pytest
-
-from tests.conftest import aws_state
 from tradebot.errors import DataQualityError, RetryableError
 from tradebot.models import PipelineRequest
+
+from tests.conftest import aws_state
 from tradebot_local.account import settle
 from tradebot_local.runner import run_pipeline, start_and_wait
 
@@ -96,9 +96,16 @@ def test_permanent_failure_is_recorded_and_sends_no_orders(stack):
 
 
 def test_market_closed_day_ends_early_and_cleanly(stack):
-    report = start_and_wait(stack, PipelineRequest(source="sample", as_of=date(2024, 7, 4)), execution_name="holiday")
+    report = start_and_wait(
+        stack, PipelineRequest(source="sample", as_of=date(2024, 7, 4)), execution_name="holiday"
+    )
     assert report.status == "SUCCEEDED"
-    assert [s.name for s in report.states] == ["FetchMarketData", "IsMarketOpen", "RecordMarketClosed", "MarketClosed"]
+    assert [s.name for s in report.states] == [
+        "FetchMarketData",
+        "IsMarketOpen",
+        "RecordMarketClosed",
+        "MarketClosed",
+    ]
     assert report.output["fetch"]["market_open"] is False
     assert run_item(stack, "holiday")["status"]["S"] == "MARKET_CLOSED"
     assert aws_state(stack)["LedgerTable"] == []

@@ -4,8 +4,8 @@ import json
 
 import boto3
 import pytest
-
 from tradebot.errors import RetryableError
+
 from tradebot_local.emulator import LambdaDispatcher, emulated_aws
 from tradebot_local.runner import wait_for_execution
 
@@ -15,7 +15,9 @@ ASL = {
         "Work": {
             "Type": "Task",
             "Resource": "FN_ARN",
-            "Retry": [{"ErrorEquals": ["RetryableError"], "IntervalSeconds": 30, "MaxAttempts": 2, "BackoffRate": 2}],
+            "Retry": [
+                {"ErrorEquals": ["RetryableError"], "IntervalSeconds": 30, "MaxAttempts": 2, "BackoffRate": 2}
+            ],
             "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Failed"}],
             "End": True,
         },
@@ -40,7 +42,9 @@ def _run(handler, payload):
 
 
 def test_task_runs_the_in_process_handler():
-    desc, dispatcher = _run(lambda event, context: {"doubled": event["x"] * 2, "fn": context.function_name}, {"x": 21})
+    desc, dispatcher = _run(
+        lambda event, context: {"doubled": event["x"] * 2, "fn": context.function_name}, {"x": 21}
+    )
     assert desc["status"] == "SUCCEEDED"
     assert json.loads(desc["output"]) == {"doubled": 42, "fn": "work"}
     assert [i.function for i in dispatcher.invocations] == ["work"]

@@ -1,13 +1,14 @@
 """Event parsing: bad input gets the project's typed error with a readable message."""
 
 import pytest
-
 from tradebot.errors import InputValidationError
 from tradebot.models import FetchEvent, OptimizeEvent, PipelineRequest, parse_event
 
 
 def test_valid_fetch_event():
-    event = parse_event(FetchEvent, {"run_id": "run-1", "request": {"as_of": "2025-06-02", "symbols": ["SPY"]}})
+    event = parse_event(
+        FetchEvent, {"run_id": "run-1", "request": {"as_of": "2025-06-02", "symbols": ["SPY"]}}
+    )
     assert event.request.symbols == ["SPY"]
 
 

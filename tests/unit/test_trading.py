@@ -3,7 +3,6 @@
 from datetime import UTC, date, datetime
 
 import pytest
-
 from tradebot.config import RiskLimits
 from tradebot.models import Portfolio, Position, Signal, order_id_for
 from tradebot.trading import plan_orders
@@ -25,7 +24,9 @@ def signal(symbol: str, weight: float, close: float) -> Signal:
 
 
 def plan(signals, portfolio, **limits):
-    return plan_orders(signals, portfolio, RiskLimits(**limits), run_id="r1", as_of=AS_OF, now=NOW, synthetic=True)
+    return plan_orders(
+        signals, portfolio, RiskLimits(**limits), run_id="r1", as_of=AS_OF, now=NOW, synthetic=True
+    )
 
 
 def test_buys_are_sized_by_max_position_weight_in_whole_shares():
@@ -34,7 +35,10 @@ def test_buys_are_sized_by_max_position_weight_in_whole_shares():
     # When orders are planned with 20% per position
     result = plan([signal("AAA", 1.0, 33.0), signal("BBB", 1.0, 250.0)], portfolio, max_position_weight=0.2)
     # Then each buy is floor(20_000 / close) shares
-    assert [(o.symbol, o.side, o.quantity) for o in result.orders] == [("AAA", "BUY", 606), ("BBB", "BUY", 80)]
+    assert [(o.symbol, o.side, o.quantity) for o in result.orders] == [
+        ("AAA", "BUY", 606),
+        ("BBB", "BUY", 80),
+    ]
 
 
 def test_gross_exposure_limit_shrinks_allocation():

@@ -68,6 +68,8 @@ class ConfigStore:
         )
 
     def set_kill_switch(self, on: bool, reason: str = "") -> TradingConfig:
-        config = self.load().model_copy(update={"kill_switch": on, "kill_switch_reason": reason if on else ""})
+        config = self.load().model_copy(
+            update={"kill_switch": on, "kill_switch_reason": reason if on else ""}
+        )
         self.save(config)
         return config

@@ -36,7 +36,7 @@ class UnknownSymbolError(DataQualityError):
     """The data source has no data for a symbol."""
 
 
-class KillSwitchEngaged(PermanentError):  # noqa: N818 - the name says what happened, as the ASL shows it
+class KillSwitchEngaged(PermanentError):
     """Trading is halted by the operator's kill switch or the daily loss limit."""
 
 

@@ -1,4 +1,4 @@
-"""Powertools singletons: one Logger, Tracer and Metrics for the process (POWERTOOLS_* set in the template)."""
+"""Powertools singletons: one Logger, Tracer and Metrics per process (POWERTOOLS_* set in the template)."""
 
 from __future__ import annotations
 

@@ -99,12 +99,21 @@ def fetch_market_data(event: FetchEvent, rt: Runtime) -> FetchResult:
     """Load the universe's bars up to ``as_of``, check them, archive the good ones as one S3 object."""
     request = event.request
     config = rt.config.load()
-    source = source_from_spec(request.source or rt.settings.data_source, cache_dir=rt.settings.yfinance_cache_dir)
+    source = source_from_spec(
+        request.source or rt.settings.data_source, cache_dir=rt.settings.yfinance_cache_dir
+    )
     strategy = get_strategy(request.strategy or config.strategy).name
     as_of = request.as_of or _default_as_of(source.name, rt)
-    base = {"run_id": event.run_id, "as_of": as_of, "source": source.name, "synthetic": source.synthetic}
     if not rt.calendar.is_session(as_of):
-        return FetchResult(**base, market_open=False, tradable=False, strategy=strategy)
+        return FetchResult(
+            run_id=event.run_id,
+            as_of=as_of,
+            source=source.name,
+            synthetic=source.synthetic,
+            market_open=False,
+            tradable=False,
+            strategy=strategy,
+        )
 
     symbols = request.symbols or config.universe or source.default_symbols() or DEFAULT_UNIVERSE
     loaded = source.load(symbols, as_of - timedelta(days=LOOKBACK_DAYS), as_of)
@@ -120,7 +129,10 @@ def fetch_market_data(event: FetchEvent, rt: Runtime) -> FetchResult:
         key = f"runs/{as_of.isoformat()}/{event.run_id}/bars.csv.gz"
         pointer = write_run_bars(rt.s3, rt.settings.data_bucket, key, {s: report.ok[s] for s in ok})
     return FetchResult(
-        **base,
+        run_id=event.run_id,
+        as_of=as_of,
+        source=source.name,
+        synthetic=source.synthetic,
         market_open=True,
         tradable=bool(ok),
         strategy=strategy,
@@ -175,7 +187,9 @@ def optimize_strategy(event: OptimizeEvent, rt: Runtime) -> OptimizeResult:
         reoptimized=True,
         evaluated=outcome.evaluated,
     )
-    rt.ddb.put_item(TableName=rt.settings.state_table, Item={**key, "result": {"S": result.model_dump_json()}})
+    rt.ddb.put_item(
+        TableName=rt.settings.state_table, Item={**key, "result": {"S": result.model_dump_json()}}
+    )
     return result
 
 
@@ -238,7 +252,11 @@ def paper_trade(event: PaperTradeEvent, rt: Runtime) -> PaperTradeResult:
             to_send.append(entry.order)
     _send_orders(rt, to_send)
     return PaperTradeResult(
-        run_id=event.run_id, as_of=event.as_of, orders=plan.orders, sent=len(to_send), already_recorded=already
+        run_id=event.run_id,
+        as_of=event.as_of,
+        orders=plan.orders,
+        sent=len(to_send),
+        already_recorded=already,
     )
 
 
@@ -260,4 +278,6 @@ def _send_orders(rt: Runtime, orders: list[Order]) -> None:
         if response.get("Failed"):
             from tradebot.errors import RetryableError
 
-            raise RetryableError(f"SQS rejected {len(response['Failed'])} order messages: {response['Failed']}")
+            raise RetryableError(
+                f"SQS rejected {len(response['Failed'])} order messages: {response['Failed']}"
+            )

@@ -44,7 +44,10 @@ def plan_orders(
     wanted = [s for s in signals if (s.target_weight > 0 or not risk.long_only) and s.target_weight != 0]
     held_first = sorted(wanted, key=lambda s: s.symbol not in portfolio.positions)
     if len(held_first) > risk.max_positions:
-        notes += [f"{s.symbol}: max_positions={risk.max_positions} reached" for s in held_first[risk.max_positions :]]
+        notes += [
+            f"{s.symbol}: max_positions={risk.max_positions} reached"
+            for s in held_first[risk.max_positions :]
+        ]
         held_first = held_first[: risk.max_positions]
     allocation = min(risk.max_position_weight, risk.max_gross_exposure / max(1, len(held_first)))
     targets = {s.symbol: math.floor(s.target_weight * allocation * equity / s.close) for s in held_first}
@@ -77,7 +80,11 @@ def plan_orders(
 
     cost_factor = 1 + risk.commission_rate + risk.slippage_bps / 10_000
     cash = portfolio.cash + sum(o.quantity * o.reference_price / cost_factor for o in sells)
-    orders = [o for o in sells if o.quantity * o.reference_price >= risk.min_order_value or _closes_out(o, portfolio)]
+    orders = [
+        o
+        for o in sells
+        if o.quantity * o.reference_price >= risk.min_order_value or _closes_out(o, portfolio)
+    ]
     for signal, quantity in buys:
         affordable = math.floor(max(cash, 0.0) / (signal.close * cost_factor))
         qty = min(quantity, affordable)
@@ -89,7 +96,10 @@ def plan_orders(
         cash -= qty * signal.close * cost_factor
         orders.append(make(signal, "BUY", qty))
     if len(orders) > risk.max_orders_per_run:
-        notes += [f"{o.symbol}: max_orders_per_run={risk.max_orders_per_run} reached" for o in orders[risk.max_orders_per_run :]]
+        notes += [
+            f"{o.symbol}: max_orders_per_run={risk.max_orders_per_run} reached"
+            for o in orders[risk.max_orders_per_run :]
+        ]
         orders = orders[: risk.max_orders_per_run]
     return OrderPlan(orders=orders, notes=notes)
 
