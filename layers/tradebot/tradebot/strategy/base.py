@@ -1,0 +1,234 @@
+"""What a strategy is, for the engines: typed parameters, a default grid, and entry/exit signals.
+
+A strategy emits two boolean signals per bar, both decided at the bar's close with data up to that bar:
+
+* ``enter[t]``: the strategy wants to be long after bar t;
+* ``exit[t]``: the strategy wants to be flat after bar t.
+
+(At most one of them is true on a bar.) The engines turn signals into a position state with one rule
+shared by every strategy (see :mod:`tradebot.strategy.engine`): the state starts flat, an ``enter`` while
+flat makes it long, an ``exit`` while long makes it flat, anything else changes nothing. A change decided
+at bar t's close fills at bar t+1's open.
+
+Adding a strategy is one small module: a :class:`StrategyParams` subclass (pydantic, validated), a
+:class:`Strategy` subclass with ``name``, ``default_params``, ``default_grid``, ``min_bars`` and
+``signals``, decorated with :func:`tradebot.strategy.registry.register` and listed in the registry's
+``BUILTIN_MODULES``. ``signals`` for one parameter set is all that is required: the default
+:meth:`Strategy.signal_blocks` evaluates a grid set by set. Override ``signal_blocks`` (and
+``valid_mask`` / ``min_bars_many``) to evaluate a whole grid with array operations, as
+:mod:`~tradebot.strategy.sma_crossover` does.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Generic, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from tradebot.errors import InputValidationError
+from tradebot.strategy.prices import Prices
+
+BoolArray = npt.NDArray[np.bool_]
+IntArray = npt.NDArray[np.intp]
+FloatArray = npt.NDArray[np.float64]
+ParamTable = dict[str, FloatArray]
+"""Many parameter sets as columns: name -> float64 array, one entry per set (all the same length)."""
+
+MAX_GRID_SETS = 200_000
+
+
+class StrategyParams(BaseModel):
+    """Base of every strategy's parameters: unknown names are an error, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def as_dict(self) -> dict[str, float]:
+        """The parameters as ``dict[str, float]`` (the form stored in contracts and DynamoDB)."""
+        return {k: float(v) for k, v in self.model_dump().items()}
+
+
+P = TypeVar("P", bound=StrategyParams)
+
+
+@dataclass(frozen=True)
+class SignalBlock:
+    """Signals of some parameter sets over consecutive bars.
+
+    ``rows`` are indices into the evaluated :data:`ParamTable`; ``signal`` and ``enter`` have shape
+    ``(len(rows), n_columns)`` and column ``j`` is bar ``t0 + j``. ``signal`` marks the bars with a signal
+    (``enter | exit``); where it is true, ``enter`` tells which (True: enter, False: exit). Elsewhere
+    ``enter`` is ignored, so a strategy may pass any array that is right at the signal bars (e.g. "fast
+    above slow" for a crossover).
+    """
+
+    rows: IntArray
+    t0: int
+    signal: BoolArray
+    enter: BoolArray
+
+
+@dataclass(frozen=True)
+class PositionState:
+    """The position after a bar: long or flat, and the bar whose signal put it there (None: never
+    entered, flat from the start)."""
+
+    long: bool
+    since: int | None
+
+
+class Strategy(ABC, Generic[P]):
+    """A long-only strategy. Subclasses set ``name``, ``params_type`` and implement the abstract parts."""
+
+    name: ClassVar[str]
+    params_type: ClassVar[type[StrategyParams]]
+    description: ClassVar[str] = ""
+
+    # --- parameters ----------------------------------------------------------------------------------
+
+    @property
+    @abstractmethod
+    def default_params(self) -> P: ...
+
+    @property
+    @abstractmethod
+    def default_grid(self) -> dict[str, list[float]]:
+        """The grid :func:`~tradebot.strategy.optimize` searches when the caller gives none."""
+
+    def parse_params(self, params: Mapping[str, Any] | StrategyParams | None) -> P:
+        """Validated parameters (None: the defaults). Bad names or values raise InputValidationError."""
+        if params is None:
+            return self.default_params
+        if isinstance(params, self.params_type):
+            return params  # type: ignore[return-value]
+        if isinstance(params, StrategyParams):
+            params = params.model_dump()
+        if not isinstance(params, Mapping):
+            raise InputValidationError(f"{self.name}: params must be a mapping, got {type(params).__name__}")
+        try:
+            return self.params_type.model_validate(dict(params))  # type: ignore[return-value]
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc']) or 'params'}: {err['msg']}" for err in exc.errors()
+            )
+            raise InputValidationError(f"{self.name} params {dict(params)!r}: {problems}") from None
+
+    def param_names(self) -> list[str]:
+        return list(self.params_type.model_fields)
+
+    @abstractmethod
+    def min_bars(self, params: P) -> int:
+        """Bars needed before the strategy can complete its first fill (warm-up + signal + next open)."""
+
+    def min_bars_many(self, table: ParamTable) -> IntArray:
+        """:meth:`min_bars` of every set of a (valid) table."""
+        return np.array([self.min_bars(p) for p in self.iter_params(table)], dtype=np.intp)
+
+    def valid_mask(self, table: ParamTable) -> BoolArray:
+        """Which sets of ``table`` are valid parameters (grid expansion drops the others)."""
+        ok = np.ones(table_size(table), dtype=bool)
+        for i in range(len(ok)):
+            try:
+                self.parse_params({k: float(v[i]) for k, v in table.items()})
+            except InputValidationError:
+                ok[i] = False
+        return ok
+
+    def iter_params(self, table: ParamTable) -> Iterator[P]:
+        for i in range(table_size(table)):
+            yield self.parse_params({k: float(v[i]) for k, v in table.items()})
+
+    # --- signals -------------------------------------------------------------------------------------
+
+    @abstractmethod
+    def signals(self, prices: Prices, params: P) -> tuple[BoolArray, BoolArray]:
+        """``(enter, exit)`` for every bar of ``prices``; bar t may use data up to bar t only."""
+
+    def signal_blocks(
+        self, prices: Prices, table: ParamTable, start: int, stop: int, block_rows: int = 256
+    ) -> Iterator[SignalBlock]:
+        """Signals of every set of ``table`` for bars ``start <= t < stop``.
+
+        This default calls :meth:`signals` once per set; vectorized strategies override it.
+        """
+        rows: list[int] = []
+        enters: list[BoolArray] = []
+        exits: list[BoolArray] = []
+        for i, params in enumerate(self.iter_params(table)):
+            enter, exit_ = self.signals(prices, params)
+            rows.append(i)
+            enters.append(enter[start:stop])
+            exits.append(exit_[start:stop])
+            if len(rows) == block_rows:
+                yield _block(rows, start, enters, exits)
+                rows, enters, exits = [], [], []
+        if rows:
+            yield _block(rows, start, enters, exits)
+
+    def explain(self, prices: Prices, params: P, t: int, state: PositionState) -> str:
+        """A human reason for the position after bar t (strategies override it with their numbers)."""
+        if state.since is None:
+            return f"{self.name}: flat, no entry signal yet"
+        side = "long" if state.long else "flat"
+        what = "entry" if state.long else "exit"
+        return f"{self.name}: {side} since {prices.date(state.since)} {what} signal"
+
+
+def _block(rows: list[int], t0: int, enters: list[BoolArray], exits: list[BoolArray]) -> SignalBlock:
+    enter = np.stack(enters)
+    return SignalBlock(np.array(rows, dtype=np.intp), t0, enter | np.stack(exits), enter)
+
+
+# --- parameter tables -----------------------------------------------------------------------------------
+
+
+def table_size(table: ParamTable) -> int:
+    return len(next(iter(table.values()))) if table else 0
+
+
+def table_row(table: ParamTable, i: int) -> dict[str, float]:
+    return {k: float(v[i]) for k, v in table.items()}
+
+
+def params_table(strategy: Strategy[Any], params: Sequence[StrategyParams]) -> ParamTable:
+    names = strategy.param_names()
+    return {n: np.array([float(getattr(p, n)) for p in params], dtype=np.float64) for n in names}
+
+
+def expand_grid(strategy: Strategy[Any], grid: Mapping[str, Sequence[float]] | None) -> ParamTable:
+    """The cartesian product of ``grid`` (default: the strategy's) as a table of VALID sets, in grid order
+    (the first parameter varies slowest). A name missing from ``grid`` takes its default value; unknown
+    names, empty or non-finite values, and grids with no valid set raise InputValidationError."""
+    grid = strategy.default_grid if grid is None else grid
+    names = strategy.param_names()
+    unknown = sorted(set(grid) - set(names))
+    if unknown:
+        raise InputValidationError(
+            f"{strategy.name} grid: unknown parameter(s) {', '.join(unknown)}; valid: {', '.join(names)}"
+        )
+    defaults = strategy.default_params.as_dict()
+    axes: list[list[float]] = []
+    for n in names:
+        raw = grid.get(n, [defaults[n]])
+        try:
+            values = [float(v) for v in raw]
+        except (TypeError, ValueError):
+            raise InputValidationError(f"{strategy.name} grid: {n} must be a list of numbers") from None
+        if not values or not all(math.isfinite(v) for v in values):
+            raise InputValidationError(f"{strategy.name} grid: {n} needs at least one finite value")
+        axes.append(list(dict.fromkeys(values)))  # drop duplicates, keep order
+    total = math.prod(len(a) for a in axes)
+    if total > MAX_GRID_SETS:
+        raise InputValidationError(f"{strategy.name} grid: {total} sets exceeds the limit of {MAX_GRID_SETS}")
+    columns = np.array(list(itertools.product(*axes)), dtype=np.float64).reshape(total, len(names))
+    table = {n: np.ascontiguousarray(columns[:, j]) for j, n in enumerate(names)}
+    keep = strategy.valid_mask(table)
+    if not keep.any():
+        raise InputValidationError(f"{strategy.name} grid: no valid parameter set in {dict(grid)!r}")
+    return {n: v[keep] for n, v in table.items()}
