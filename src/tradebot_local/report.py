@@ -12,7 +12,7 @@ def _table(title: str, *columns: str) -> Table:
     table = Table(title=title, title_justify="left", title_style="bold")
     for col in columns:
         table.add_column(
-            col, justify="right" if col in {"qty", "price", "seconds", "weight", "close"} else "left"
+            col, justify="right" if col in {"qty", "price", "avg price", "seconds", "weight", "close"} else "left"
         )
     return table
 
@@ -80,7 +80,7 @@ def _print_orders(r: dict[str, Any], out: Console) -> None:
             f"Portfolio {p.get('account', '')} (marked at {p.get('marked_at', '?')})",
             "symbol",
             "qty",
-            "price",
+            "avg price",
         )
         for sym, q in p.get("positions", {}).items():
             pos.add_row(sym, str(q["quantity"]), f"{q['avg_price']:.4f}")
