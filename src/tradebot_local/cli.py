@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+
+from tradebot_local import cli_account, cli_data, cli_research
 
 app = typer.Typer(
     help="Serverless trading bot: run the pipeline locally against emulated AWS, invoke one function.",
@@ -97,9 +98,9 @@ def invoke(
         raise typer.Exit(1)
 
 
-def _date(value: str) -> date:
-    return date.fromisoformat(value)
-
+cli_research.register(app)
+cli_data.register(app)
+cli_account.register(app)
 
 if __name__ == "__main__":  # pragma: no cover
     app()

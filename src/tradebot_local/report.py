@@ -7,13 +7,13 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+NUMERIC_COLUMNS = {"qty", "price", "avg price", "seconds", "weight", "close"}
+
 
 def _table(title: str, *columns: str) -> Table:
     table = Table(title=title, title_justify="left", title_style="bold")
     for col in columns:
-        table.add_column(
-            col, justify="right" if col in {"qty", "price", "avg price", "seconds", "weight", "close"} else "left"
-        )
+        table.add_column(col, justify="right" if col in NUMERIC_COLUMNS else "left")
     return table
 
 
