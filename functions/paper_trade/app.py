@@ -6,7 +6,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from tradebot.models import PaperTradeEvent, parse_event
 from tradebot.observability import logger, metrics, tracer
-from tradebot.pipeline import paper_trade, runtime
+from tradebot.pipeline import paper_trade_once, runtime
 
 
 @logger.inject_lambda_context
@@ -14,7 +14,7 @@ from tradebot.pipeline import paper_trade, runtime
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = parse_event(PaperTradeEvent, event)
-    result = paper_trade(request, runtime())
-    metrics.add_metric(name="OrdersSent", unit=MetricUnit.Count, value=result.sent)
-    logger.info("orders", extra={"sent": result.sent, "already_recorded": result.already_recorded})
-    return result.model_dump(mode="json")
+    result = paper_trade_once(request, runtime(), context)
+    metrics.add_metric(name="OrdersSent", unit=MetricUnit.Count, value=result["sent"])
+    logger.info("orders", extra={"sent": result["sent"], "already_recorded": result["already_recorded"]})
+    return result

@@ -9,10 +9,15 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from functools import cache, lru_cache
+from functools import cache, cached_property, lru_cache
 from typing import Any
 
 import pandas as pd
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
 
 from tradebot import aws
 from tradebot.calendar import TradingCalendar, get_calendar
@@ -78,6 +83,10 @@ class Runtime:
     @property
     def portfolios(self) -> PortfolioStore:
         return PortfolioStore(self.settings.state_table, self.ddb)
+
+    @cached_property
+    def idempotency(self) -> DynamoDBPersistenceLayer:
+        return DynamoDBPersistenceLayer(table_name=self.settings.idempotency_table, boto3_client=self.ddb)
 
 
 @cache
@@ -258,6 +267,24 @@ def paper_trade(event: PaperTradeEvent, rt: Runtime) -> PaperTradeResult:
         sent=len(to_send),
         already_recorded=already,
     )
+
+
+def paper_trade_once(event: PaperTradeEvent, rt: Runtime, lambda_context: Any) -> dict[str, Any]:
+    """:func:`paper_trade` behind a Powertools idempotency record keyed on (run_id, as_of).
+
+    Step Functions retries a Task whose Lambda timed out or hit a service error even when the function
+    finished; the retry then returns the recorded result instead of sizing and sending again. (Re-running
+    would be harmless anyway: the ledger's conditional writes are the real guarantee.)
+    """
+    config = IdempotencyConfig(event_key_jmespath="[run_id, as_of]", expires_after_seconds=7 * 86_400)
+    config.register_lambda_context(lambda_context)
+
+    @idempotent_function(data_keyword_argument="request", persistence_store=rt.idempotency, config=config)
+    def once(request: dict[str, Any]) -> dict[str, Any]:
+        return paper_trade(PaperTradeEvent.model_validate(request), rt).model_dump(mode="json")
+
+    result: dict[str, Any] = once(request=event.model_dump(mode="json"))
+    return result
 
 
 def _send_orders(rt: Runtime, orders: list[Order]) -> None:
