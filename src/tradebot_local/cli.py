@@ -21,6 +21,16 @@ out = Console()
 err = Console(stderr=True)
 
 
+class _Stderr:
+    """Whatever sys.stderr is at write time (test runners swap it between invocations)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def _quiet_logs() -> None:
     """Send the Powertools JSON logs to stderr, so stdout carries only the report (and --json stays JSON)."""
     import logging
@@ -29,7 +39,7 @@ def _quiet_logs() -> None:
 
     for handler in logger.handlers:
         if isinstance(handler, logging.StreamHandler):
-            handler.setStream(sys.stderr)
+            handler.stream = _Stderr()
 
 
 @app.command()
@@ -45,7 +55,6 @@ def run(
     """Run the whole pipeline: the real state machine in the emulator, then the executor fills the orders."""
     from tradebot.errors import TradebotError
     from tradebot.models import PipelineRequest, parse_event
-
     from tradebot_local.runner import run_pipeline
 
     _quiet_logs()

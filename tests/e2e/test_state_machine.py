@@ -7,10 +7,10 @@ from datetime import date
 
 import boto3
 import pytest
-from tradebot.errors import DataQualityError, RetryableError
-from tradebot.models import PipelineRequest
 
 from tests.conftest import aws_state
+from tradebot.errors import DataQualityError, RetryableError
+from tradebot.models import PipelineRequest
 from tradebot_local.account import settle
 from tradebot_local.runner import run_pipeline, start_and_wait
 
