@@ -3,6 +3,7 @@
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from tradebot.models import SignalsEvent, parse_event
 from tradebot.observability import logger, metrics, tracer
 from tradebot.pipeline import generate_signals, runtime

@@ -4,6 +4,7 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from tradebot.models import PaperTradeEvent, parse_event
 from tradebot.observability import logger, metrics, tracer
 from tradebot.pipeline import paper_trade_once, runtime

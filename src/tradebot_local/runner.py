@@ -18,8 +18,8 @@ from typing import Any
 from unittest import mock
 
 import boto3
-from tradebot.models import PipelineRequest
 
+from tradebot.models import PipelineRequest
 from tradebot_local.emulator import REGION, LambdaDispatcher, emulated_aws
 from tradebot_local.handlers import load_handler
 from tradebot_local.provision import LocalDeployment, deploy

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from moto import mock_aws
+
 from tradebot.data import BAR_COLUMNS
 from tradebot.data.archive import decode_run_bars, encode_run_bars, read_run_bars, write_run_bars
 from tradebot.data.csv_source import write_yahoo_csv

@@ -4,8 +4,8 @@ import json
 
 import boto3
 import pytest
-from tradebot.errors import RetryableError
 
+from tradebot.errors import RetryableError
 from tradebot_local.emulator import LambdaDispatcher, emulated_aws
 from tradebot_local.runner import wait_for_execution
 

@@ -14,6 +14,8 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
+
+from executor.main import build_executor, install_signal_handlers, wait_seconds_from_env
 from tradebot import aws
 from tradebot.clock import FixedClock
 from tradebot.config import ConfigStore, RiskLimits, TradingConfig
@@ -23,8 +25,6 @@ from tradebot.ledger import FINAL_STATUSES, OrderLedger
 from tradebot.models import Order, order_id_for
 from tradebot.portfolio import PortfolioStore
 from tradebot.settings import Settings
-
-from executor.main import build_executor, install_signal_handlers, wait_seconds_from_env
 
 LEDGER = "LedgerTable"
 STATE = "StateTable"

@@ -10,6 +10,7 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
+
 from tradebot import aws
 from tradebot.errors import RetryableError
 from tradebot.ledger import OrderLedger

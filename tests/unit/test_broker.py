@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime
 
 import pandas as pd
 import pytest
+
 from tradebot.clock import FixedClock
 from tradebot.errors import DataQualityError
 from tradebot.execution.broker import PaperBroker

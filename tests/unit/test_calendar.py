@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+
 from tradebot.calendar import CALENDAR_START, TradingCalendar, default_calendar_end, get_calendar
 from tradebot.errors import InputValidationError
 

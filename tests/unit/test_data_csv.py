@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from tradebot.data import BAR_COLUMNS, BarSource, source_from_spec
 from tradebot.data.csv_source import CsvSource, read_yahoo_csv, write_yahoo_csv
 from tradebot.data.sample import SampleSource

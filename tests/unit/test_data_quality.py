@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from tradebot.calendar import TradingCalendar, get_calendar
 from tradebot.data import BAR_COLUMNS
 from tradebot.data.quality import QualityReport, check_bars

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from tradebot.calendar import get_calendar
 from tradebot.data import BAR_COLUMNS, BarSource, source_from_spec
 from tradebot.data import sample as sample_module

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from tradebot.data import BarSource, LoadResult, source_from_spec
 from tradebot.data.s3_source import S3Source
 from tradebot.data.sample import SampleSource

@@ -14,11 +14,12 @@ import pandas as pd
 import pytest
 import yfinance
 import yfinance.multi
+from yfinance.exceptions import YFRateLimitError
+
 from tradebot.data import BAR_COLUMNS
 from tradebot.data import yfinance_source as yfs
 from tradebot.data.yfinance_source import YFinanceSource, extract_symbol, is_rate_limit, yfinance_download
 from tradebot.errors import RetryableError
-from yfinance.exceptions import YFRateLimitError
 
 DATES = ["2024-03-07", "2024-03-08", "2024-03-11", "2024-03-12"]
 

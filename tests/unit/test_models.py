@@ -1,6 +1,7 @@
 """Event parsing: bad input gets the project's typed error with a readable message."""
 
 import pytest
+
 from tradebot.errors import InputValidationError
 from tradebot.models import FetchEvent, OptimizeEvent, PipelineRequest, parse_event
 

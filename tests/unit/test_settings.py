@@ -1,6 +1,7 @@
 """Settings fail loudly, naming every missing variable."""
 
 import pytest
+
 from tradebot.errors import ConfigurationError
 from tradebot.settings import Settings, get_settings
 

@@ -7,10 +7,10 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from tradebot.errors import DataQualityError, InputValidationError
-from tradebot.strategy import backtest, fractional_equity, get_strategy, to_prices
 
 from tests.unit.test_strategy_support import bars_from, make_bars
+from tradebot.errors import DataQualityError, InputValidationError
+from tradebot.strategy import backtest, fractional_equity, get_strategy, to_prices
 
 # fast=2 / slow=3 on these closes: SMA2 crosses above SMA3 at bar 4 and below it at bar 7
 CLOSES = [10.0, 10.0, 9.0, 8.0, 12.0, 14.0, 13.0, 9.0, 8.0, 8.0]

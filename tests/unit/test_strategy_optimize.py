@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from tests.unit.test_strategy_support import make_bars, reference_fractional
 from tradebot.errors import DataQualityError, InputValidationError
 from tradebot.models import Scores
 from tradebot.strategy import evaluate_grid, evaluate_params, expand_grid, get_strategy, optimize, to_prices
 from tradebot.strategy.optimizer import MIN_TEST_BARS
-
-from tests.unit.test_strategy_support import make_bars, reference_fractional
 
 SMA = get_strategy("sma_crossover")
 SMALL_GRID = {"fast": [float(f) for f in range(2, 21)], "slow": [float(s) for s in range(3, 61, 3)]}

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+
+from tests.unit.test_strategy_support import bars_from, make_bars
 from tradebot.errors import DataQualityError, InputValidationError
 from tradebot.strategy import (
     backtest,
@@ -21,8 +23,6 @@ from tradebot.strategy.base import Strategy as BaseStrategy
 from tradebot.strategy.engine import position_states
 from tradebot.strategy.indicators import crossover, crossover_full
 from tradebot.strategy.prices import Prices
-
-from tests.unit.test_strategy_support import bars_from, make_bars
 
 NAN = float("nan")
 

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tradebot.settings import Settings
 
+from tradebot.settings import Settings
 from tradebot_local.cfn import CfnTag, load_template
 
 ROOT = Path(__file__).resolve().parents[2]

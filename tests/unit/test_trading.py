@@ -3,6 +3,7 @@
 from datetime import UTC, date, datetime
 
 import pytest
+
 from tradebot.config import RiskLimits
 from tradebot.models import Portfolio, Position, Signal, order_id_for
 from tradebot.trading import plan_orders
