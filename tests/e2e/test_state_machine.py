@@ -120,3 +120,24 @@ def test_run_pipeline_json_report_has_the_documented_fields():
     assert {"order_id", "symbol", "side", "quantity", "price"} <= set(report["fills"][0])
     assert {"cash", "positions", "equity"} <= set(report["portfolio"])
     json.dumps(report)
+
+
+def test_orders_await_the_open_when_the_source_has_no_next_session(stack, tmp_path):
+    # Given CSVs (made from the synthetic sample) that end on the as-of session
+    from tradebot.data import source_from_spec
+    from tradebot.data.csv_source import write_yahoo_csv
+
+    sample = source_from_spec("sample").load(["SYN-A", "SYN-B", "SYN-C", "SYN-D", "SYN-E"], None, AS_OF)
+    for symbol, frame in sample.frames.items():
+        write_yahoo_csv(frame, tmp_path / f"{symbol}.csv")
+    # When the pipeline runs on them
+    report = start_and_wait(
+        stack, PipelineRequest(source=f"csv:{tmp_path}", as_of=AS_OF), execution_name="eod"
+    )
+    executed = settle(report)
+    # Then the orders are accepted but not filled: no price after the decision is known yet
+    assert report.status == "SUCCEEDED", report.cause
+    orders = report.output["trade"]["orders"]
+    assert orders and executed is not None and executed.filled == []
+    assert sorted(report.awaiting_open) == sorted(o["order_id"] for o in orders)
+    assert report.portfolio["cash"] == 100_000 and report.portfolio["positions"] == {}
