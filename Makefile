@@ -11,7 +11,7 @@ $(VENV)/.installed: pyproject.toml layers/tradebot/requirements.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "python3 >= 3.11 is required (found %s)" % sys.version.split()[0])'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --quiet -e '.[dev]'
 	touch $@
 
 run: $(VENV)/.installed ## the whole pipeline locally: emulated AWS, offline synthetic data
