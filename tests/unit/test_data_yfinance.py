@@ -73,12 +73,16 @@ class FakeDownload:
         error: Exception | None = None,
         shape: str = "column",
         raise_for: set[str] | None = None,
+        raise_error: Exception | None = None,
+        transient_first: int = 0,
     ) -> None:
         self.data = data
         self.fail_first = fail_first
         self.error = error or YFRateLimitError()
         self.shape = shape
         self.raise_for = raise_for or set()
+        self.raise_error = raise_error or ConnectionError("connection reset by peer")
+        self.transient_first = transient_first
         self.calls: list[tuple[list[str], dict[str, Any]]] = []
 
     def __call__(self, tickers: list[str], **kwargs: Any) -> pd.DataFrame:
@@ -86,7 +90,9 @@ class FakeDownload:
         if len(self.calls) <= self.fail_first:
             raise self.error
         if self.raise_for & set(tickers):
-            raise ConnectionError("connection reset by peer")
+            raise self.raise_error
+        if len(self.calls) <= self.fail_first + self.transient_first:
+            raise TimeoutError("read timed out")
         per = {t.upper(): self.data.get(t) for t in tickers}
         if self.shape == "flat":  # multi_level_index=False with one ticker
             only = next(iter(per.values()))
@@ -232,7 +238,7 @@ def test_still_rate_limited_raises_retryable_error() -> None:
     assert len(fake.calls) == 4 and len(sleeps.delays) == 3
 
 
-class HTTPError(Exception):
+class HTTPError(OSError):  # requests' and curl_cffi's HTTP errors are OSErrors
     def __init__(self, status: int) -> None:
         super().__init__(f"HTTP {status}")
         self.response = SimpleNamespace(status_code=status)
@@ -250,14 +256,38 @@ def test_http_429_from_requests_or_curl_is_a_rate_limit() -> None:
     assert not is_rate_limit(ValueError("Too Many Requests"))  # never by message text
 
 
-def test_other_errors_fail_only_their_batch() -> None:
+def test_a_persistent_network_error_fails_only_its_batch_after_retries() -> None:
     symbols = ["AAA", "BBB", "CCC"]
     fake = FakeDownload({s: ticker_frame(s) for s in symbols}, raise_for={"CCC"})
-    src, sleeps = source(fake, batch_size=2)
+    src, sleeps = source(fake, batch_size=2, max_attempts=3)
     result = src.load(symbols, None, date(2024, 3, 12))
     assert set(result.frames) == {"AAA", "BBB"}
-    assert result.failures["CCC"].startswith("download failed: ConnectionError")
-    assert sleeps.delays == []
+    assert result.failures == {"CCC": "download failed: ConnectionError: connection reset by peer"}
+    assert [t for t, _ in fake.calls] == [["AAA", "BBB"], ["CCC"], ["CCC"], ["CCC"]]
+    assert len(sleeps.delays) == 2
+
+
+def test_a_transient_network_error_is_retried() -> None:
+    fake = FakeDownload({"AAA": ticker_frame("AAA")}, transient_first=2)
+    src, sleeps = source(fake)
+    result = src.load(["AAA"], None, date(2024, 3, 12))
+    assert list(result.frames) == ["AAA"] and result.failures == {}
+    assert len(fake.calls) == 3 and len(sleeps.delays) == 2
+
+
+@pytest.mark.parametrize("error", [ValueError("bad frame"), HTTPError(404)])
+def test_other_errors_fail_their_batch_without_retrying(error: Exception) -> None:
+    fake = FakeDownload({"AAA": ticker_frame("AAA")}, raise_for={"AAA"}, raise_error=error)
+    src, sleeps = source(fake)
+    result = src.load(["AAA"], None, date(2024, 3, 12))
+    assert result.frames == {} and result.failures["AAA"].startswith("download failed:")
+    assert len(fake.calls) == 1 and sleeps.delays == []
+
+
+def test_is_transient() -> None:
+    assert yfs.is_transient(ConnectionError("reset")) and yfs.is_transient(TimeoutError())
+    assert yfs.is_transient(HTTPError(503))
+    assert not yfs.is_transient(HTTPError(404)) and not yfs.is_transient(ValueError("x"))
 
 
 def test_extract_symbol_rejects_unknown_layouts() -> None:
@@ -279,15 +309,21 @@ class FakeTicker:
             raise YFRateLimitError()
         if self.ticker == "GONE":
             return yfinance.utils.empty_df()
+        if self.ticker == "BROKEN":
+            raise ConnectionError("connection reset by peer")
         return ticker_frame(self.ticker, tz="America/New_York")
 
 
 def test_real_yfinance_download_assembly(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(yfinance.multi, "Ticker", FakeTicker)
     src = YFinanceSource(download=yfinance_download, sleep=Sleeps(), rng=random.Random(1))
-    result = src.load(["AAA", "GONE", "BBB"], date(2024, 3, 1), date(2024, 3, 12))
+    result = src.load(["AAA", "GONE", "BBB", "BROKEN"], date(2024, 3, 1), date(2024, 3, 12))
     assert set(result.frames) == {"AAA", "BBB"}
-    assert result.failures == {"GONE": "no data"}
+    # a failure yfinance swallowed is reported with the reason it logged
+    assert result.failures == {
+        "GONE": "no data",
+        "BROKEN": "no data: ConnectionError('connection reset by peer')",
+    }
     assert result.frames["AAA"].index.tolist() == list(pd.to_datetime(DATES))
     assert result.frames["AAA"]["Volume"].tolist() == [5000.0, 6000.0, 7000.0, 8000.0]
 
@@ -306,6 +342,12 @@ def test_rate_limit_swallowed_by_yfinance_is_raised_again(
     with pytest.raises(RetryableError):
         src.load(["AAA", "LIMITED"], date(2024, 3, 1), date(2024, 3, 12))
     assert len(sleeps.delays) == 2
+
+
+def test_ticker_errors_parses_yfinance_log_lines() -> None:
+    assert yfs.ticker_errors(
+        ["\n2 Failed downloads:", "['AAA', 'bbb']: YFTzMissingError('possibly delisted')", "['x': oops", "[1]"]
+    ) == {"AAA": "YFTzMissingError('possibly delisted')", "BBB": "YFTzMissingError('possibly delisted')"}
 
 
 def test_cache_location_is_set_once(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:

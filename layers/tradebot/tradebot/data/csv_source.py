@@ -1,4 +1,5 @@
-"""Bars from a directory of Yahoo-format CSV files (``csv:DIR``), one ``SYMBOL.csv`` per symbol.
+"""Bars from a directory of Yahoo-format CSV files (``csv:DIR``), one ``SYMBOL.csv`` per symbol (or
+``SYMBOL.csv.gz``, gzip-compressed, as in the S3 bar archive; a plain ``.csv`` wins if both exist).
 
 Format: header ``Date,Open,High,Low,Close,Adj Close,Volume``; dates ``YYYY-MM-DD`` (a time or UTC offset
 after the date, as ``DataFrame.to_csv`` writes for a tz-aware index, is ignored: the date is the bar's);
@@ -29,7 +30,7 @@ def read_yahoo_csv(path: str | os.PathLike[str] | IO[str] | IO[bytes]) -> pd.Dat
     label = str(path) if isinstance(path, str | os.PathLike) else getattr(path, "name", "<stream>")
     try:
         raw = pd.read_csv(path, na_values=NA_VALUES, keep_default_na=False, dtype=str, skipinitialspace=True)
-    except (OSError, ValueError, pd.errors.ParserError) as exc:
+    except (OSError, EOFError, ValueError, pd.errors.ParserError) as exc:
         raise InputValidationError(f"{label}: not a readable CSV ({exc})") from None
     raw.columns = [str(c).strip() for c in raw.columns]
     if "Date" not in raw.columns:
@@ -77,10 +78,20 @@ def write_yahoo_csv(frame: pd.DataFrame, path: str | os.PathLike[str] | IO[str])
         path.write(data)
 
 
+def symbol_of_file(name: str) -> str | None:
+    """``"spy.csv"`` -> ``"SPY"``, ``"SPY.csv.gz"`` -> ``"SPY"``; None for any other file name."""
+    lowered = name.lower()
+    for suffix in (".csv", ".csv.gz"):
+        if lowered.endswith(suffix) and len(name) > len(suffix):
+            return name[: -len(suffix)].upper()
+    return None
+
+
 class CsvSource:
     """``csv:DIR``: one Yahoo-format ``SYMBOL.csv`` per symbol (file names matched case-insensitively)."""
 
     synthetic = False
+    live = False
 
     def __init__(self, directory: str | os.PathLike[str]) -> None:
         path = Path(directory).expanduser().resolve()
@@ -90,7 +101,13 @@ class CsvSource:
         self.name = f"csv:{path}"
 
     def _files(self) -> dict[str, Path]:
-        return {p.stem.upper(): p for p in sorted(self.directory.iterdir()) if p.suffix.lower() == ".csv"}
+        files: dict[str, Path] = {}
+        # sorted by name: "X.csv" comes before "X.csv.gz", and the first one found wins
+        for path in sorted(self.directory.iterdir(), key=lambda p: p.name.lower()):
+            symbol = symbol_of_file(path.name)
+            if symbol is not None and path.is_file():
+                files.setdefault(symbol, path)
+        return files
 
     def default_symbols(self) -> list[str] | None:
         return sorted(self._files())

@@ -1,7 +1,12 @@
-"""``s3://bucket/prefix``: Yahoo-format ``SYMBOL.csv`` objects under a prefix (the S3 twin of ``csv:DIR``)."""
+"""``s3://bucket/prefix``: Yahoo-format ``SYMBOL.csv`` objects under a prefix (the S3 twin of ``csv:DIR``).
+
+``SYMBOL.csv.gz`` objects (gzip) are read too, so the bar archive itself is a source:
+``s3://<DATA_BUCKET>/archive/bars`` (see :mod:`tradebot.data.history`).
+"""
 
 from __future__ import annotations
 
+import gzip
 import io
 from collections.abc import Sequence
 from datetime import date
@@ -9,7 +14,7 @@ from typing import Any
 
 from tradebot.data import LoadResult
 from tradebot.data.bars import slice_bars
-from tradebot.data.csv_source import read_yahoo_csv
+from tradebot.data.csv_source import read_yahoo_csv, symbol_of_file
 from tradebot.errors import InputValidationError, RetryableError
 
 _THROTTLING = frozenset({"SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded", "503"})
@@ -17,6 +22,7 @@ _THROTTLING = frozenset({"SlowDown", "Throttling", "ThrottlingException", "Reque
 
 class S3Source:
     synthetic = False
+    live = False
 
     def __init__(self, bucket: str, prefix: str = "", *, client: Any = None) -> None:
         if not bucket:
@@ -48,9 +54,9 @@ class S3Source:
             Bucket=self.bucket, Prefix=base, Delimiter="/"
         ):
             for item in page.get("Contents", []):
-                name = item["Key"][len(base) :]
-                if name.lower().endswith(".csv") and len(name) > 4:
-                    out[name[:-4].upper()] = item["Key"]
+                symbol = symbol_of_file(item["Key"][len(base) :])
+                if symbol is not None and (symbol not in out or not out[symbol].lower().endswith(".csv")):
+                    out[symbol] = item["Key"]  # a plain .csv wins over .csv.gz, as in csv:DIR
         return out
 
     def default_symbols(self) -> list[str] | None:
@@ -66,8 +72,10 @@ class S3Source:
                 continue
             body = self._call(lambda k=key: self.client.get_object(Bucket=self.bucket, Key=k)["Body"].read())
             try:
+                if body[:2] == b"\x1f\x8b":
+                    body = gzip.decompress(body)
                 frame = slice_bars(read_yahoo_csv(io.BytesIO(body)), start, end)
-            except InputValidationError as exc:
+            except (InputValidationError, OSError, EOFError) as exc:
                 result.failures[symbol] = f"unreadable CSV s3://{self.bucket}/{key}: {exc}"
                 continue
             if frame.empty:

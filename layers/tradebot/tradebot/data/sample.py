@@ -177,6 +177,7 @@ class SampleSource:
 
     name = "sample"
     synthetic = True
+    live = False
 
     def default_symbols(self) -> list[str] | None:
         return list(SAMPLE_SYMBOLS)

@@ -10,20 +10,26 @@ explicit: ``auto_adjust=False`` (raw OHLC plus "Adj Close"), ``actions=False``, 
 Rate limiting (``yfinance.exceptions.YFRateLimitError``, or any error carrying HTTP status 429) is
 retried with exponential backoff and jitter (``sleep`` and ``rng`` injectable); still limited after
 ``max_attempts`` calls, :class:`~tradebot.errors.RetryableError` is raised so the state machine's Retry
-takes over. Other download errors mark the batch's symbols as failed and the run goes on.
+takes over. A transient network error raised by a download (an ``OSError``: connection reset, timeout,
+HTTP 5xx) is retried the same way; still failing after ``max_attempts`` calls, or any other error, marks
+only that batch's symbols as failed (with the reason) and the run goes on.
 
 ``yfinance.download`` itself never raises a per-ticker error: it logs it and returns an empty column.
-:func:`yfinance_download` therefore watches the "yfinance" logger during the call and re-raises a logged
-``YFRateLimitError`` (the one place that reads a third-party message, because yfinance offers no other).
+:func:`yfinance_download` therefore watches the "yfinance" logger during the call, re-raises a logged
+``YFRateLimitError`` and keeps the logged reason per ticker (``frame.attrs["yfinance_errors"]``) so a
+failed symbol is reported with yfinance's reason. (The one place that reads a third-party message,
+because yfinance offers no other way; no decision but the rate limit depends on it.)
 """
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import logging
 import os
 import random
 import tempfile
+import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from datetime import date, timedelta
@@ -31,7 +37,7 @@ from typing import Any
 
 import pandas as pd
 
-from tradebot.clock import Sleep, real_sleep
+from tradebot.clock import Sleep
 from tradebot.data import LoadResult
 from tradebot.data.bars import BAR_COLUMNS, PRICE_COLUMNS, normalize_bars, slice_bars
 from tradebot.errors import RetryableError
@@ -39,6 +45,7 @@ from tradebot.errors import RetryableError
 DownloadFn = Callable[..., pd.DataFrame | None]
 
 DEFAULT_CACHE_DIR = os.path.join(tempfile.gettempdir(), "tradebot-yfinance-cache")
+ERRORS_ATTR = "yfinance_errors"
 _FIELDS = frozenset((*BAR_COLUMNS, "Dividends", "Stock Splits", "Capital Gains", "Repaired?"))
 _tz_cache_dir: str | None = None
 
@@ -104,7 +111,32 @@ def yfinance_download(tickers: list[str], **kwargs: Any) -> pd.DataFrame | None:
         data = yfinance.download(tickers, **kwargs)
     if any("YFRateLimitError" in m or "Too Many Requests" in m for m in capture.messages):
         raise YFRateLimitError()
+    if data is not None:
+        data.attrs[ERRORS_ATTR] = ticker_errors(capture.messages)
     return data
+
+
+def ticker_errors(messages: Sequence[str]) -> dict[str, str]:
+    """Ticker -> reason from yfinance.download's error log lines (``"['AAA', 'BBB']: <reason>"``)."""
+    out: dict[str, str] = {}
+    for message in messages:
+        head, sep, reason = message.strip().partition("]: ")
+        if not sep or not head.startswith("["):
+            continue
+        try:
+            tickers = ast.literal_eval(head + "]")
+        except (ValueError, SyntaxError):
+            continue
+        if isinstance(tickers, list):
+            for ticker in tickers:
+                out[str(ticker).upper()] = reason.strip()
+    return out
+
+
+def pause(seconds: float) -> None:
+    """The backoff sleep of a source built without ``sleep=`` (what ``source_from_spec`` builds). Tests of
+    the whole pipeline replace this module attribute; everything else passes ``sleep=``."""
+    time.sleep(seconds)
 
 
 def is_rate_limit(exc: BaseException) -> bool:
@@ -130,17 +162,28 @@ def _is_yf_rate_limit(exc: BaseException) -> bool:
     return isinstance(exc, YFRateLimitError)
 
 
+def is_transient(exc: BaseException) -> bool:
+    """A network failure worth retrying: an OSError (requests' and curl_cffi's errors are OSErrors,
+    as are timeouts and resets) without an HTTP status, or with a 5xx status."""
+    if not isinstance(exc, OSError):
+        return False
+    response = getattr(exc, "response", None)
+    status = getattr(response, "status_code", None) or getattr(exc, "status_code", None)
+    return not isinstance(status, int) or status >= 500
+
+
 class YFinanceSource:
     """Yahoo Finance daily bars (real market data: ``synthetic = False``)."""
 
     name = "yfinance"
     synthetic = False
+    live = True
 
     def __init__(
         self,
         *,
         download: DownloadFn | None = None,
-        sleep: Sleep = real_sleep,
+        sleep: Sleep | None = None,
         rng: random.Random | None = None,
         cache_dir: str | None = None,
         batch_size: int = 50,
@@ -152,7 +195,7 @@ class YFinanceSource:
         if batch_size < 1 or max_attempts < 1:
             raise ValueError("batch_size and max_attempts must be >= 1")
         self._download = download
-        self._sleep = sleep
+        self._sleep = sleep  # None: the module's pause(), looked up at each call
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
         self._cache_dir = cache_dir
         self.batch_size = batch_size
@@ -206,16 +249,7 @@ class YFinanceSource:
                 for symbol in batch:
                     result.failures[symbol] = f"download failed: {type(exc).__name__}: {exc}"
                 continue
-            for symbol in batch:
-                frame, problem = extract_symbol(data, symbol, single=len(batch) == 1)
-                if frame is not None:
-                    frame = slice_bars(frame, start, end)
-                    if frame.empty:
-                        frame, problem = None, "no data in the requested range"
-                if frame is None:
-                    result.failures[symbol] = problem
-                else:
-                    result.frames[symbol] = frame
+            _collect(result, data, batch, start, end)
         return result
 
     def _download_batch(
@@ -225,14 +259,36 @@ class YFinanceSource:
             try:
                 return download(list(batch), **kwargs)
             except Exception as exc:
-                if not is_rate_limit(exc):
+                limited = is_rate_limit(exc)
+                if not limited and not is_transient(exc):
                     raise
                 if attempt == self.max_attempts:
+                    if not limited:
+                        raise  # a network failure: this batch's symbols fail, the others go on
                     raise RetryableError(
                         f"yfinance rate limited after {attempt} attempts (symbols {batch[0]}..{batch[-1]})"
                     ) from exc
-                self._sleep(self.backoff(attempt))
+                (self._sleep or pause)(self.backoff(attempt))
         raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _collect(
+    result: LoadResult, data: pd.DataFrame | None, batch: list[str], start: date | None, end: date
+) -> None:
+    """Each symbol of a downloaded batch into ``result``: its bars, or why it has none."""
+    reasons = data.attrs.get(ERRORS_ATTR, {}) if data is not None else {}
+    for symbol in batch:
+        frame, problem = extract_symbol(data, symbol, single=len(batch) == 1)
+        if frame is None and problem == "no data" and symbol.upper() in reasons:
+            problem = f"no data: {reasons[symbol.upper()]}"
+        if frame is not None:
+            frame = slice_bars(frame, start, end)
+            if frame.empty:
+                frame, problem = None, "no data in the requested range"
+        if frame is None:
+            result.failures[symbol] = problem
+        else:
+            result.frames[symbol] = frame
 
 
 def extract_symbol(
