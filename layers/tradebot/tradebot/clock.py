@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 
@@ -31,8 +31,6 @@ class FixedClock:
         return self._at
 
     def advance(self, seconds: float) -> None:
-        from datetime import timedelta
-
         self._at = self._at + timedelta(seconds=seconds)
 
 

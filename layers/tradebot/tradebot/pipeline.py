@@ -26,7 +26,7 @@ from tradebot.config import ConfigStore
 from tradebot.data import source_from_spec
 from tradebot.data.archive import read_run_bars, write_run_bars
 from tradebot.data.quality import check_bars
-from tradebot.errors import KillSwitchEngaged, UnknownSymbolError
+from tradebot.errors import KillSwitchEngaged, RetryableError, UnknownSymbolError
 from tradebot.ledger import OrderLedger
 from tradebot.models import (
     FetchEvent,
@@ -303,8 +303,6 @@ def _send_orders(rt: Runtime, orders: list[Order]) -> None:
             ],
         )
         if response.get("Failed"):
-            from tradebot.errors import RetryableError
-
             raise RetryableError(
                 f"SQS rejected {len(response['Failed'])} order messages: {response['Failed']}"
             )
