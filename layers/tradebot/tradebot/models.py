@@ -11,7 +11,7 @@ import hashlib
 from datetime import date, datetime
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
 from tradebot.errors import InputValidationError
 
@@ -57,6 +57,9 @@ class PipelineRequest(Contract):
     source: str | None = Field(default=None, description="sample | yfinance | csv:DIR | s3://bucket/prefix")
     symbols: list[Symbol] | None = Field(default=None, min_length=1, max_length=500)
     strategy: str | None = None
+    # fail the run (DataQualityError) when more than this fraction of the symbols cannot be loaded;
+    # None: tradebot.data.quality.DEFAULT_MAX_FAILED_FRACTION (0.5)
+    max_failed_fraction: float | None = Field(default=None, ge=0, le=1)
 
 
 class FetchEvent(Contract):
@@ -66,8 +69,35 @@ class FetchEvent(Contract):
 
 class SymbolIssue(Contract):
     symbol: str
-    reason: str  # short code: stale | no_data | nan | bad_ohlc | non_positive | error
-    detail: str = ""
+    reason: str  # short code: stale | no_data | nan | bad_ohlc | non_positive | error | too_short
+    detail: str = ""  # (warnings: possible_split | missing_sessions | nan_dropped | fetch_failed | ...)
+
+
+class FetchStats(Contract):
+    """How a run's bars were obtained (the incremental archive is used for live sources only)."""
+
+    archive: str | None = None  # s3://bucket/archive/bars, when the source is fronted by the archive
+    requested: int = 0  # symbols asked of the source
+    from_archive: int = 0  # symbols whose history came from the archive
+    new_bars: int = 0  # bars the archive did not have
+    restated: list[str] = []  # symbols whose stored history the source restated (refetched)
+    source_calls: int = 0  # requests to the source (each one batched)
+    seconds: float = 0.0
+
+
+class DataQualityReport(Contract):
+    """The per-run quality report: which symbols are tradable, which were skipped and why.
+    Stored as JSON at ``runs/<as_of>/<run_id>/quality.json`` next to the run's bars."""
+
+    run_id: RunId
+    as_of: date
+    source: str
+    synthetic: bool
+    expected_last_session: date  # every symbol's last bar must be this session (else "stale")
+    ok: list[str] = []
+    skipped: list[SymbolIssue] = []
+    warnings: list[SymbolIssue] = []
+    fetch: FetchStats = FetchStats()
 
 
 class FetchResult(Contract):
@@ -82,6 +112,8 @@ class FetchResult(Contract):
     skipped: list[SymbolIssue] = []
     bars: S3Pointer | None = None
     next_session: date | None = None
+    quality: S3Pointer | None = None  # the run's DataQualityReport (JSON)
+    warnings: int = 0  # warnings in that report (symbols kept, worth a look)
 
 
 # --- OptimizeStrategy (one Map iteration per symbol) -------------------------------------------------
@@ -159,11 +191,19 @@ class Order(Contract):
     symbol: Symbol
     side: Side
     quantity: int = Field(gt=0)
-    order_type: Literal["MARKET"] = "MARKET"
+    order_type: Literal["MARKET", "LIMIT"] = "MARKET"
+    limit_price: float | None = Field(default=None, gt=0)  # LIMIT only: the worst acceptable price
+    time_in_force: Literal["DAY"] = "DAY"  # valid for the first session after as_of; cancelled at its close
     reference_price: float = Field(gt=0)  # the close the order was sized on (not a fill price)
     synthetic: bool
     reason: str = ""
     created_at: datetime
+
+    @model_validator(mode="after")
+    def _limit_price_iff_limit_order(self) -> Order:
+        if (self.order_type == "LIMIT") != (self.limit_price is not None):
+            raise ValueError("limit_price is required for a LIMIT order and not allowed for a MARKET order")
+        return self
 
 
 def order_id_for(account: str, as_of: date, symbol: str, side: str) -> str:
@@ -179,6 +219,8 @@ class PaperTradeResult(Contract):
     sent: int
     already_recorded: int = 0  # orders of this day that a previous attempt already recorded
     halted: str | None = None  # why no orders were placed (kill switch, ...), if so
+    already_decided: bool = False  # an earlier run decided this session: its orders, nothing new placed
+    notes: list[str] = []  # why a signal produced no order (risk limits, cash, minimum order value)
 
 
 # --- the paper account ---------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import timedelta
 from functools import cache, cached_property, lru_cache
 from typing import Any
 
@@ -23,9 +23,10 @@ from tradebot import aws
 from tradebot.calendar import TradingCalendar, get_calendar
 from tradebot.clock import Clock, SystemClock
 from tradebot.config import ConfigStore
-from tradebot.data import source_from_spec
+from tradebot.data import default_as_of, source_from_spec
 from tradebot.data.archive import read_run_bars, write_run_bars
-from tradebot.data.quality import check_bars
+from tradebot.data.fetch import ensure_session_closed, fetch_bars, save_archive, write_quality_report
+from tradebot.data.history import S3BarArchive
 from tradebot.errors import KillSwitchEngaged, RetryableError, UnknownSymbolError
 from tradebot.ledger import OrderLedger
 from tradebot.models import (
@@ -41,7 +42,6 @@ from tradebot.models import (
     Signal,
     SignalsEvent,
     SignalsResult,
-    SymbolIssue,
 )
 from tradebot.portfolio import PortfolioStore
 from tradebot.settings import Settings, get_settings
@@ -105,14 +105,16 @@ def reset_runtime() -> None:
 
 
 def fetch_market_data(event: FetchEvent, rt: Runtime) -> FetchResult:
-    """Load the universe's bars up to ``as_of``, check them, archive the good ones as one S3 object."""
+    """Load the universe's bars up to ``as_of`` (a live source through the incremental S3 archive), check
+    them, store the good ones as one S3 object and the run's quality report next to it. Closed days end
+    here; anything that fails (bad input, too many symbols without data) fails before any write."""
     request = event.request
     config = rt.config.load()
     source = source_from_spec(
         request.source or rt.settings.data_source, cache_dir=rt.settings.yfinance_cache_dir
     )
     strategy = get_strategy(request.strategy or config.strategy).name
-    as_of = request.as_of or _default_as_of(source.name, rt)
+    as_of = request.as_of or default_as_of(source, rt.calendar, rt.clock.now())
     if not rt.calendar.is_session(as_of):
         return FetchResult(
             run_id=event.run_id,
@@ -123,41 +125,43 @@ def fetch_market_data(event: FetchEvent, rt: Runtime) -> FetchResult:
             tradable=False,
             strategy=strategy,
         )
+    if source.live:
+        ensure_session_closed(rt.calendar, as_of, rt.clock.now())
 
     symbols = request.symbols or config.universe or source.default_symbols() or DEFAULT_UNIVERSE
-    loaded = source.load(symbols, as_of - timedelta(days=LOOKBACK_DAYS), as_of)
-    if request.symbols and set(loaded.failures) >= set(symbols):
-        details = "; ".join(f"{s}: {r}" for s, r in sorted(loaded.failures.items()))
-        raise UnknownSymbolError(f"no data for any requested symbol from {source.name}: {details}")
-    report = check_bars(loaded.frames, as_of, rt.calendar)
-    skipped = [SymbolIssue(symbol=s, reason="no_data", detail=r) for s, r in sorted(loaded.failures.items())]
-    skipped += report.issues
-    ok = sorted(report.ok)
-    pointer = None
-    if ok:
-        key = f"runs/{as_of.isoformat()}/{event.run_id}/bars.csv.gz"
-        pointer = write_run_bars(rt.s3, rt.settings.data_bucket, key, {s: report.ok[s] for s in ok})
+    bucket = rt.settings.data_bucket
+    archive = S3BarArchive(rt.s3, bucket) if source.live else None
+    fetched = fetch_bars(
+        source,
+        symbols,
+        as_of,
+        rt.calendar,
+        run_id=event.run_id,
+        start=as_of - timedelta(days=LOOKBACK_DAYS),
+        archive=archive,
+        explicit=bool(request.symbols),
+        max_failed_fraction=request.max_failed_fraction,
+    )
+    if archive is not None:
+        save_archive(archive, fetched, source.name)
+    prefix = f"runs/{as_of.isoformat()}/{event.run_id}"
+    pointer = write_run_bars(rt.s3, bucket, f"{prefix}/bars.csv.gz", fetched.ok) if fetched.ok else None
+    report = fetched.report
     return FetchResult(
         run_id=event.run_id,
         as_of=as_of,
         source=source.name,
         synthetic=source.synthetic,
         market_open=True,
-        tradable=bool(ok),
+        tradable=bool(fetched.ok),
         strategy=strategy,
-        symbols=ok,
-        skipped=skipped,
+        symbols=report.ok,
+        skipped=report.skipped,
         bars=pointer,
         next_session=rt.calendar.next_session(as_of),
+        quality=write_quality_report(rt.s3, bucket, f"{prefix}/quality.json", report),
+        warnings=len(report.warnings),
     )
-
-
-def _default_as_of(source_name: str, rt: Runtime) -> date:
-    if source_name == "sample":
-        from tradebot.data.sample import SAMPLE_DEFAULT_AS_OF
-
-        return SAMPLE_DEFAULT_AS_OF
-    return rt.calendar.latest_completed_session(rt.clock.now())
 
 
 @lru_cache(maxsize=4)
