@@ -98,8 +98,8 @@ def fetch_bars(
     max_failed_fraction: float | None = None,
     min_bars: int | None = None,
 ) -> FetchedBars:
-    """Load, decide and check one run's bars as of ``as_of``'s close (a closed day: the session before); writes
-    nothing."""
+    """Load, decide and check one run's bars as of ``as_of``'s close (on a closed day: the session
+    before). Writes nothing."""
     started = time.perf_counter()
     expected = expected_last_session(calendar, as_of)
     history: HistoryResult | None = None

@@ -38,7 +38,7 @@ from __future__ import annotations
 import gzip
 import io
 import os
-import tempfile
+import uuid
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -153,13 +153,14 @@ class DirectoryStore:
 
     def write(self, symbol: str, frame: pd.DataFrame, source: str) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{symbol}.", suffix=".tmp", dir=self.directory)
+        path = self.path(symbol)
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")  # same directory: rename is atomic
         try:
-            with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            with tmp.open("w", encoding="utf-8", newline="") as handle:
                 write_yahoo_csv(frame, handle)
-            os.replace(tmp, self.path(symbol))
+            os.replace(tmp, path)
         except BaseException:
-            Path(tmp).unlink(missing_ok=True)
+            tmp.unlink(missing_ok=True)
             raise
 
 
