@@ -20,7 +20,7 @@ from tradebot import aws
 from tradebot.clock import FixedClock
 from tradebot.config import ConfigStore, RiskLimits, TradingConfig
 from tradebot.errors import ConfigurationError, DataQualityError
-from tradebot.execution import Executor, ExecutorReport, PaperBroker, cloudwatch_heartbeat
+from tradebot.execution import Executor, ExecutorReport, PaperBroker, SessionBar, cloudwatch_heartbeat
 from tradebot.ledger import FINAL_STATUSES, OrderLedger
 from tradebot.models import Order, order_id_for
 from tradebot.portfolio import PortfolioStore
@@ -65,14 +65,14 @@ def create_tables(ddb: Any) -> None:
 
 
 class FakePrices:
-    """Next opens by symbol; a symbol with no entry has no price yet."""
+    """Next opens by symbol (a flat bar); a symbol with no entry has no price yet."""
 
     def __init__(self, opens: dict[str, float]) -> None:
         self.opens = dict(opens)
 
-    def next_open(self, symbol: str, after: date) -> tuple[date, float] | None:
+    def next_bar(self, symbol: str, after: date) -> SessionBar | None:
         price = self.opens.get(symbol)
-        return None if price is None else (NEXT, price)
+        return None if price is None else SessionBar(NEXT, price, price, price, price)
 
 
 class RecordingLogger:
@@ -531,7 +531,7 @@ def test_an_invalid_body_is_logged_and_left_for_the_dlq(env: Env) -> None:
 
 
 class BrokenPrices:
-    def next_open(self, symbol: str, after: date) -> tuple[date, float] | None:
+    def next_bar(self, symbol: str, after: date) -> SessionBar | None:
         raise DataQualityError("feed down")
 
 

@@ -12,6 +12,10 @@ Item layout (StateTable: ``pk`` S HASH, ``sk`` S RANGE)::
         avg_price  N   volume-weighted average buy price, commission excluded; unchanged by sells
         version    N   bumped by every fill, the optimistic lock for buys (the new average needs a read)
         updated_at S
+    pk = "PORTFOLIO#<account>"   sk = "DECISION#<as_of>"      one per session, written once (PaperTrade)
+        decision   S   the Decision as JSON: run, equity at the close, closes, the session's orders, notes
+    pk = "PORTFOLIO#<account>"   sk = "HALT"                  present while trading is halted
+        halt       S   the Halt as JSON: reason, session, when
 
 A fill is ONE TransactWriteItems (:meth:`PortfolioStore.apply_fill`):
 
@@ -28,20 +32,47 @@ is cancelled.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
 
 from botocore.exceptions import ClientError
+from pydantic import Field
 
 from tradebot import aws
 from tradebot.errors import RetryableError
 from tradebot.ledger import OrderLedger, is_conditional_failure
-from tradebot.models import Fill, Order, Portfolio, Position
+from tradebot.models import Contract, Fill, Order, Portfolio, Position
 
 ACCOUNT_PREFIX = "PORTFOLIO#"
 CASH_SK = "CASH"
 POSITION_PREFIX = "POSITION#"
+DECISION_PREFIX = "DECISION#"
+HALT_SK = "HALT"
+
+
+class Decision(Contract):
+    """What PaperTrade decided for one account and session (written once: a re-run replays it)."""
+
+    account: str
+    as_of: date
+    run_id: str
+    equity: float  # cash + positions marked at ``closes`` (average price where no close is known)
+    closes: dict[str, float]
+    orders: list[Order]
+    notes: list[str] = Field(default_factory=list)
+    created_at: datetime
+
+
+class Halt(Contract):
+    """Trading halted for an account until an operator clears it (the daily loss limit sets it)."""
+
+    account: str
+    reason: str
+    as_of: date
+    created_at: datetime
+
+
 _MAX_ATTEMPTS = 5  # optimistic-lock / transaction-conflict retries of one fill
 
 
@@ -114,10 +145,90 @@ class PortfolioStore:
         return Portfolio(account=account, cash=cash, positions=positions)
 
     def reset(self, account: str, initial_capital: float) -> None:
-        """Delete every position of the account and set its cash to ``initial_capital`` (ledger untouched)."""
+        """Delete the account's positions, decisions and halt; set its cash to ``initial_capital``
+        (ledger untouched)."""
         for item in self._items(account):
             self._ddb.delete_item(TableName=self._table, Key={"pk": item["pk"], "sk": item["sk"]})
         self.ensure(account, initial_capital)
+
+    # --- decisions (one per account and session) and the halt ---------------------------------------
+
+    def record_decision(self, decision: Decision) -> tuple[Decision, bool]:
+        """Store ``decision`` unless one exists for its session; returns (the stored one, created?)."""
+        try:
+            self._ddb.put_item(
+                TableName=self._table,
+                Item={
+                    "pk": account_pk(decision.account),
+                    "sk": {"S": f"{DECISION_PREFIX}{decision.as_of.isoformat()}"},
+                    "decision": {"S": decision.model_dump_json()},
+                },
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except ClientError as exc:
+            if not is_conditional_failure(exc):
+                raise
+            existing = self.decision(decision.account, decision.as_of)
+            if existing is None:  # pragma: no cover - decisions are deleted only by reset
+                raise RetryableError(
+                    f"decision of {decision.as_of} vanished during a concurrent reset"
+                ) from exc
+            return existing, False
+        return decision, True
+
+    def decision(self, account: str, as_of: date) -> Decision | None:
+        item = self._ddb.get_item(
+            TableName=self._table,
+            Key={"pk": account_pk(account), "sk": {"S": f"{DECISION_PREFIX}{as_of.isoformat()}"}},
+            ConsistentRead=True,
+        ).get("Item")
+        return None if item is None else Decision.model_validate_json(item["decision"]["S"])
+
+    def latest_decision(self, account: str) -> Decision | None:
+        """The decision of the account's latest session (ISO dates sort chronologically)."""
+        page = self._ddb.query(
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+            ExpressionAttributeValues={":pk": account_pk(account), ":prefix": {"S": DECISION_PREFIX}},
+            ScanIndexForward=False,
+            Limit=1,
+            ConsistentRead=True,
+        )
+        items = page.get("Items", [])
+        return Decision.model_validate_json(items[0]["decision"]["S"]) if items else None
+
+    def halt(self, account: str) -> Halt | None:
+        item = self._ddb.get_item(
+            TableName=self._table, Key={"pk": account_pk(account), "sk": {"S": HALT_SK}}, ConsistentRead=True
+        ).get("Item")
+        return None if item is None else Halt.model_validate_json(item["halt"]["S"])
+
+    def set_halt(self, halt: Halt) -> bool:
+        """Halt trading for the account; False if it was already halted (the first reason is kept)."""
+        try:
+            self._ddb.put_item(
+                TableName=self._table,
+                Item={
+                    "pk": account_pk(halt.account),
+                    "sk": {"S": HALT_SK},
+                    "halt": {"S": halt.model_dump_json()},
+                },
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except ClientError as exc:
+            if is_conditional_failure(exc):
+                return False
+            raise
+        return True
+
+    def clear_halt(self, account: str) -> Halt | None:
+        """Lift the account's halt (an operator's decision); returns the halt that was lifted, if any."""
+        old = self._ddb.delete_item(
+            TableName=self._table,
+            Key={"pk": account_pk(account), "sk": {"S": HALT_SK}},
+            ReturnValues="ALL_OLD",
+        ).get("Attributes")
+        return None if not old else Halt.model_validate_json(old["halt"]["S"])
 
     def _items(self, account: str) -> list[dict[str, Any]]:
         kwargs: dict[str, Any] = {

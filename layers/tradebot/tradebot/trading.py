@@ -1,30 +1,50 @@
 """From target weights to orders: position sizing under the risk limits. Pure: no AWS, no clock.
 
-Sizing rule (documented in README "Risk limits"):
+Sizing rule (documented in README "Orders and the paper account"):
 - each symbol with a positive target gets ``weight * allocation`` of equity, where ``allocation`` is
   ``min(max_position_weight, max_gross_exposure / n_targets)`` so the gross exposure limit holds;
 - at most ``max_positions`` long targets (symbols already held first, then in the signals' order);
-- target quantity = floor(target value / last close); orders are the difference to the current position;
-- sells are planned first; buys are then cut to the cash available (after the sells' proceeds, with
-  commission and slippage headroom); orders below ``min_order_value`` are dropped; at most
-  ``max_orders_per_run`` orders (sells first).
-Long-only (the default) turns negative targets into flat.
+- target quantity = floor(target value / last close); orders are the difference to the position the
+  account will hold once its pending orders (NEW or ACCEPTED, from earlier sessions) have filled;
+- sells are planned first (never more than is held and not already being sold); buys are then cut to the
+  cash available: cash, minus what pending buys may cost, plus this plan's sells, with commission and
+  slippage headroom (a LIMIT buy's worst case is exact: its limit plus commission); orders below
+  ``min_order_value`` are dropped (a sell that closes a position is kept); at most ``max_orders_per_run``
+  orders (sells first).
+Long-only: negative targets mean flat.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from tradebot.config import RiskLimits
+from tradebot.config import ExecutionSettings, RiskLimits
 from tradebot.models import Order, Portfolio, Signal, order_id_for
 
 
 @dataclass
 class OrderPlan:
     orders: list[Order]
-    notes: list[str] = field(default_factory=list)  # why a signal produced no order
+    notes: list[str] = field(default_factory=list)  # why a signal produced no (or a smaller) order
+
+
+def limit_price_for(side: str, close: float, offset_bps: float) -> float:
+    """A marketable limit around the decision close, in cents: BUY above it, SELL below it."""
+    offset = offset_bps / 10_000
+    if side == "BUY":
+        return math.ceil(close * (1 + offset) * 100) / 100
+    return max(0.01, math.floor(close * (1 - offset) * 100) / 100)
+
+
+def worst_case_cost(order: Order, risk: RiskLimits) -> float:
+    """What a BUY may take from cash: a LIMIT never fills above its limit; a MARKET order gets the
+    slippage headroom (a gap at the open can still exceed it: the fill transaction is the last check)."""
+    if order.limit_price is not None:
+        return order.quantity * order.limit_price * (1 + risk.commission_rate)
+    return order.quantity * order.reference_price * (1 + risk.commission_rate + risk.slippage_bps / 10_000)
 
 
 def plan_orders(
@@ -36,13 +56,20 @@ def plan_orders(
     as_of: date,
     now: datetime,
     synthetic: bool,
+    pending: Sequence[Order] = (),
+    execution: ExecutionSettings | None = None,
 ) -> OrderPlan:
-    """Orders that move ``portfolio`` toward the signals' targets without breaking ``risk``."""
+    """Orders that move ``portfolio`` (and its ``pending`` orders) toward the signals' targets without
+    breaking ``risk``."""
+    execution = execution or ExecutionSettings()
     closes = {s.symbol: s.close for s in signals}
     equity = portfolio.equity(closes)
     notes: list[str] = []
-    wanted = [s for s in signals if (s.target_weight > 0 or not risk.long_only) and s.target_weight != 0]
-    held_first = sorted(wanted, key=lambda s: s.symbol not in portfolio.positions)
+    pending = [o for o in pending if o.account == portfolio.account]
+    held = {s: p.quantity for s, p in portfolio.positions.items()}
+    expected, being_sold = _after_pending(held, pending)
+    wanted = [s for s in signals if s.target_weight > 0]
+    held_first = sorted(wanted, key=lambda s: expected.get(s.symbol, 0) <= 0)
     if len(held_first) > risk.max_positions:
         notes += [
             f"{s.symbol}: max_positions={risk.max_positions} reached"
@@ -50,9 +77,16 @@ def plan_orders(
         ]
         held_first = held_first[: risk.max_positions]
     allocation = min(risk.max_position_weight, risk.max_gross_exposure / max(1, len(held_first)))
-    targets = {s.symbol: math.floor(s.target_weight * allocation * equity / s.close) for s in held_first}
+    targets = {
+        s.symbol: max(0, math.floor(s.target_weight * allocation * equity / s.close)) for s in held_first
+    }
 
     def make(signal: Signal, side: str, quantity: int) -> Order:
+        limit = (
+            limit_price_for(side, signal.close, execution.limit_offset_bps)
+            if execution.order_type == "LIMIT"
+            else None
+        )
         return Order(
             order_id=order_id_for(portfolio.account, as_of, signal.symbol, side),
             run_id=run_id,
@@ -61,6 +95,8 @@ def plan_orders(
             symbol=signal.symbol,
             side=side,  # type: ignore[arg-type]
             quantity=quantity,
+            order_type=execution.order_type,
+            limit_price=limit,
             reference_price=signal.close,
             synthetic=synthetic,
             reason=signal.reason,
@@ -70,30 +106,35 @@ def plan_orders(
     sells: list[Order] = []
     buys: list[tuple[Signal, int]] = []
     for signal in signals:
-        held = portfolio.positions.get(signal.symbol)
-        current = held.quantity if held else 0
-        delta = targets.get(signal.symbol, 0) - current
-        if delta < 0:
-            sells.append(make(signal, "SELL", -delta))
-        elif delta > 0:
+        symbol = signal.symbol
+        delta = targets.get(symbol, 0) - expected.get(symbol, 0)
+        if delta > 0:
             buys.append((signal, delta))
+            continue
+        quantity = min(-delta, held.get(symbol, 0) - being_sold.get(symbol, 0))  # never sell unheld shares
+        if quantity < -delta:
+            notes.append(f"{symbol}: sell cut from {-delta} to {max(quantity, 0)} shares by pending orders")
+        if quantity > 0:
+            sells.append(make(signal, "SELL", quantity))
 
     cost_factor = 1 + risk.commission_rate + risk.slippage_bps / 10_000
-    cash = portfolio.cash + sum(o.quantity * o.reference_price / cost_factor for o in sells)
+    cash = portfolio.cash - sum(worst_case_cost(o, risk) for o in pending if o.side == "BUY")
+    cash += sum(o.quantity * o.reference_price / cost_factor for o in sells)
     orders = [
         o
         for o in sells
-        if o.quantity * o.reference_price >= risk.min_order_value or _closes_out(o, portfolio)
+        if o.quantity * o.reference_price >= risk.min_order_value or o.quantity == held.get(o.symbol, 0)
     ]
     for signal, quantity in buys:
-        affordable = math.floor(max(cash, 0.0) / (signal.close * cost_factor))
+        per_share = worst_case_cost(make(signal, "BUY", 1), risk)
+        affordable = math.floor(max(cash, 0.0) / per_share)
         qty = min(quantity, affordable)
         if qty < quantity:
             notes.append(f"{signal.symbol}: buy cut from {quantity} to {qty} shares by available cash")
         if qty <= 0 or qty * signal.close < risk.min_order_value:
             notes.append(f"{signal.symbol}: order below min_order_value={risk.min_order_value:g}, skipped")
             continue
-        cash -= qty * signal.close * cost_factor
+        cash -= qty * per_share
         orders.append(make(signal, "BUY", qty))
     if len(orders) > risk.max_orders_per_run:
         notes += [
@@ -104,7 +145,26 @@ def plan_orders(
     return OrderPlan(orders=orders, notes=notes)
 
 
-def _closes_out(order: Order, portfolio: Portfolio) -> bool:
-    """A sell that closes a whole position is never dropped for being small."""
-    held = portfolio.positions.get(order.symbol)
-    return order.side == "SELL" and held is not None and order.quantity == held.quantity
+def _after_pending(held: dict[str, int], pending: list[Order]) -> tuple[dict[str, int], dict[str, int]]:
+    """(shares held once the pending orders have filled, shares already being sold) per symbol."""
+    expected = dict(held)
+    being_sold: dict[str, int] = {}
+    for o in pending:
+        expected[o.symbol] = expected.get(o.symbol, 0) + (o.quantity if o.side == "BUY" else -o.quantity)
+        if o.side == "SELL":
+            being_sold[o.symbol] = being_sold.get(o.symbol, 0) + o.quantity
+    return expected, being_sold
+
+
+def daily_loss_breach(risk: RiskLimits, previous_equity: float, equity: float) -> str | None:
+    """Why trading must halt (equity fell more than ``daily_loss_limit`` since the previous session's
+    close), or None."""
+    if risk.daily_loss_limit is None or previous_equity <= 0:
+        return None
+    loss = (previous_equity - equity) / previous_equity
+    if loss <= risk.daily_loss_limit:
+        return None
+    return (
+        f"daily loss limit: equity fell {loss:.2%} (from {previous_equity:,.2f} to {equity:,.2f}), "
+        f"more than the limit of {risk.daily_loss_limit:.2%}"
+    )

@@ -1,4 +1,4 @@
-"""The executor: consumes order messages (SQS FIFO), accepts, fills with the broker, records the outcome.
+"""The executor: consumes order messages (SQS FIFO), accepts, executes with the broker, records the outcome.
 
 Every delivery of an order runs the same idempotent steps, so redelivery, a crash before the SQS delete
 or two executors on one queue are harmless:
@@ -6,11 +6,17 @@ or two executors on one queue are harmless:
 1. parse the body (an invalid one is logged and left for the DLQ: never deleted);
 2. find the order in the ledger (record it NEW from the message if PaperTrade did not);
 3. a final order (FILLED/REJECTED/CANCELLED) is a duplicate delivery: nothing to do;
-4. kill switch on -> REJECTED "kill switch: <reason>";
-5. NEW -> ACCEPTED; the broker's fill -> one transaction (ledger FILLED + cash + position, see
-   tradebot.portfolio); insufficient cash / an oversized sell -> REJECTED; no price yet -> stays ACCEPTED
-   (``fill_pending`` finds it again through the ledger's by_status index);
+4. kill switch on, or the account halted (daily loss limit) -> REJECTED with the reason; both are read
+   afresh for every order, so a switch flipped mid-batch stops the rest of the batch;
+5. NEW -> ACCEPTED; the broker's execution: a fill -> one transaction (ledger FILLED + cash + position,
+   see tradebot.portfolio), insufficient cash / an oversized sell -> REJECTED; a day order that expired
+   -> CANCELLED; no price yet -> stays ACCEPTED (``fill_pending`` finds it again through the ledger's
+   by_status index);
 6. delete the message, only now that its outcome is recorded.
+
+A batch that takes long keeps its messages invisible: before each message, once half the visibility
+timeout has passed since the receive (by the injected clock), the rest of the batch's visibility is
+extended, so another executor does not receive them while they are being worked on.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from pydantic import ValidationError
 from tradebot import aws
 from tradebot.clock import Clock, Sleep
 from tradebot.config import ConfigStore, TradingConfig
-from tradebot.execution.broker import Broker
+from tradebot.execution.broker import Broker, ExecutionStatus
 from tradebot.ledger import LedgerEntry, OrderLedger
 from tradebot.models import Fill, Order
 from tradebot.portfolio import FillOutcome, PortfolioStore
@@ -71,23 +77,31 @@ class ExecutorReport:
     accepted: int = 0  # NEW -> ACCEPTED transitions made
     filled: list[Fill] = field(default_factory=list)
     rejected: list[tuple[str, str]] = field(default_factory=list)  # (order_id, reason)
+    cancelled: list[tuple[str, str]] = field(default_factory=list)  # (order_id, reason)
     duplicates: int = 0  # deliveries of orders already processed (or processed concurrently elsewhere)
     awaiting_open: list[str] = field(default_factory=list)  # order ids left ACCEPTED, no price yet
     invalid: int = 0  # messages whose body is not an Order (left on the queue for the DLQ)
     errors: int = 0  # messages whose processing failed (left on the queue for redelivery)
+    extended: int = 0  # visibility extensions of in-flight messages
 
     def merge(self, other: ExecutorReport) -> ExecutorReport:
         self.received += other.received
         self.accepted += other.accepted
         self.filled.extend(other.filled)
         self.rejected.extend(other.rejected)
+        self.cancelled.extend(other.cancelled)
         self.duplicates += other.duplicates
         # an order still awaiting its open is listed once; one that got an outcome since is no longer awaiting
-        done = {f.order_id for f in other.filled} | {order_id for order_id, _ in other.rejected}
+        done = (
+            {f.order_id for f in other.filled}
+            | {i for i, _ in other.rejected}
+            | {i for i, _ in other.cancelled}
+        )
         self.awaiting_open = [i for i in self.awaiting_open if i not in done]
         self.awaiting_open.extend(i for i in other.awaiting_open if i not in self.awaiting_open)
         self.invalid += other.invalid
         self.errors += other.errors
+        self.extended += other.extended
         return self
 
     def summary(self) -> dict[str, Any]:
@@ -96,10 +110,12 @@ class ExecutorReport:
             "accepted": self.accepted,
             "filled": [f.order_id for f in self.filled],
             "rejected": [list(r) for r in self.rejected],
+            "cancelled": [list(c) for c in self.cancelled],
             "duplicates": self.duplicates,
             "awaiting_open": list(self.awaiting_open),
             "invalid": self.invalid,
             "errors": self.errors,
+            "extended": self.extended,
         }
 
 
@@ -122,11 +138,14 @@ class Executor:
         heartbeat_interval_seconds: float = 60.0,
         pending_interval_seconds: float = 300.0,
         max_backoff_seconds: float = 60.0,
+        visibility_timeout_seconds: int = 120,
     ) -> None:
         if not 0 <= wait_time_seconds <= 20:
             raise ValueError("wait_time_seconds must be in [0, 20] (SQS long polling)")
         if not 1 <= max_messages <= 10:
             raise ValueError("max_messages must be in [1, 10]")
+        if not 2 <= visibility_timeout_seconds <= 43_200:
+            raise ValueError("visibility_timeout_seconds must be in [2, 43200]")
         if logger is None:
             from tradebot.observability import logger as powertools_logger
 
@@ -146,6 +165,7 @@ class Executor:
         self._heartbeat_interval = heartbeat_interval_seconds
         self._pending_interval = pending_interval_seconds
         self._max_backoff = max_backoff_seconds
+        self._visibility = visibility_timeout_seconds
 
     # --- the queue -----------------------------------------------------------------------------------
 
@@ -160,14 +180,36 @@ class Executor:
         )
         messages = response.get("Messages", [])
         report.received = len(messages)
-        if not messages:
-            return report
-        config = self._config.load()  # after the (long) poll: the freshest kill switch
-        for message in messages:
-            self._handle_message(message, config, report)
+        received_at = self._clock.now()
+        for i, message in enumerate(messages):
+            if (self._clock.now() - received_at).total_seconds() >= self._visibility / 2:
+                self._extend_visibility(messages[i:], report)
+                received_at = self._clock.now()
+            self._handle_message(message, report)
         return report
 
-    def _handle_message(self, message: dict[str, Any], config: TradingConfig, report: ExecutorReport) -> None:
+    def _extend_visibility(self, messages: list[dict[str, Any]], report: ExecutorReport) -> None:
+        """Keep the batch's unprocessed messages invisible for another full visibility timeout."""
+        try:
+            response = self._sqs.change_message_visibility_batch(
+                QueueUrl=self._queue_url,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": self._visibility}
+                    for i, m in enumerate(messages)
+                ],
+            )
+        except Exception as exc:  # a redelivery to another executor is harmless, only wasteful
+            self._log.warning(
+                "could not extend the visibility of in-flight messages", extra={"error": repr(exc)}
+            )
+            return
+        report.extended += len(response.get("Successful", []))
+        if response.get("Failed"):
+            self._log.warning(
+                "visibility extension failed for some messages", extra={"failed": response["Failed"]}
+            )
+
+    def _handle_message(self, message: dict[str, Any], report: ExecutorReport) -> None:
         message_id = message.get("MessageId", "?")
         receive_count = message.get("Attributes", {}).get("ApproximateReceiveCount")
         try:
@@ -180,7 +222,7 @@ class Executor:
             )
             return
         try:
-            self._process(order, config, report)
+            self._process(order, report)
         except Exception as exc:  # leave it on the queue: redelivered after the visibility timeout
             report.errors += 1
             self._log.exception(
@@ -196,7 +238,7 @@ class Executor:
                 extra={"message_id": message_id, "order_id": order.order_id, "error": repr(exc)},
             )
 
-    def _process(self, order: Order, config: TradingConfig, report: ExecutorReport) -> None:
+    def _process(self, order: Order, report: ExecutorReport) -> None:
         entry = self._ledger.get(order.order_id)
         if entry is None:
             if not self._ledger.record_new(order, self._clock.now()):
@@ -211,16 +253,25 @@ class Executor:
                 "message differs from the recorded order; the ledger's version is used",
                 extra={"order_id": order.order_id},
             )
-        self._advance(entry, config, report)
+        self._advance(entry, report)
 
-    def _advance(self, entry: LedgerEntry, config: TradingConfig, report: ExecutorReport) -> None:
+    def _blocked(self, order: Order, config: TradingConfig) -> str | None:
+        """Why ``order`` must not trade now (kill switch, halted account), or None."""
+        if config.kill_switch:
+            return f"kill switch: {config.kill_switch_reason or 'engaged'}"
+        halt = self._portfolios.halt(order.account)
+        return None if halt is None else f"halted: {halt.reason}"
+
+    def _advance(self, entry: LedgerEntry, report: ExecutorReport) -> None:
         order = entry.order
         if entry.final:
             report.duplicates += 1
             self._log.info("duplicate delivery", extra={"order_id": order.order_id, "status": entry.status})
             return
-        if config.kill_switch:
-            self._reject(order, f"kill switch: {config.kill_switch_reason or 'engaged'}", report)
+        config = self._config.load()  # per order: a kill switch flipped mid-batch takes effect at once
+        blocked = self._blocked(order, config)
+        if blocked is not None:
+            self._reject(order, blocked, report)
             return
         if entry.status == "NEW":
             if self._ledger.accept(order.order_id, self._clock.now()):
@@ -234,13 +285,21 @@ class Executor:
         self._fill(order, config, report)
 
     def _fill(self, order: Order, config: TradingConfig, report: ExecutorReport) -> None:
-        fill = self._broker.execute(order)
-        if fill is None:
+        execution = self._broker.execute(order)
+        if execution.status is ExecutionStatus.PENDING:
             report.awaiting_open.append(order.order_id)
             self._log.info(
-                "awaiting the next open", extra={"order_id": order.order_id, "symbol": order.symbol}
+                "order pending",
+                extra={"order_id": order.order_id, "symbol": order.symbol, "reason": execution.reason},
             )
             return
+        if execution.status is ExecutionStatus.CANCELLED:
+            self._cancel(order, execution.reason, report)
+            return
+        if execution.status is ExecutionStatus.REJECTED or execution.fill is None:
+            self._reject(order, execution.reason or "rejected by the broker", report)
+            return
+        fill = execution.fill
         now = self._clock.now()
         self._portfolios.ensure(order.account, config.risk.initial_capital, now)
         outcome = self._portfolios.apply_fill(order, fill, ledger=self._ledger, now=now)
@@ -260,18 +319,22 @@ class Executor:
         else:
             report.duplicates += 1
 
+    def _cancel(self, order: Order, reason: str, report: ExecutorReport) -> None:
+        if self._ledger.cancel(order.order_id, reason, self._clock.now()):
+            report.cancelled.append((order.order_id, reason))
+            self._log.info("order cancelled", extra={"order_id": order.order_id, "reason": reason})
+        else:
+            report.duplicates += 1
+
     # --- pending orders ------------------------------------------------------------------------------
 
     def fill_pending(self) -> ExecutorReport:
-        """Try to fill every ACCEPTED order (their open may have arrived); kill switch on -> reject them."""
+        """Try every ACCEPTED order again (its open may have arrived, its day may have ended); the kill
+        switch or a halt rejects them."""
         report = ExecutorReport()
-        pending = self._ledger.by_status("ACCEPTED")
-        if not pending:
-            return report
-        config = self._config.load()
-        for entry in pending:
+        for entry in self._ledger.by_status("ACCEPTED"):
             try:
-                self._advance(entry, config, report)
+                self._advance(entry, report)
             except Exception as exc:
                 report.errors += 1
                 self._log.exception(
@@ -317,7 +380,7 @@ class Executor:
                 if last_pending is None or (now - last_pending).total_seconds() >= self._pending_interval:
                     pending = self.fill_pending()
                     last_pending = now
-                    if pending.filled or pending.rejected or pending.errors:
+                    if pending.filled or pending.rejected or pending.cancelled or pending.errors:
                         self._log.info("pending orders processed", extra=pending.summary())
                 failures = 0
             except Exception as exc:

@@ -1,14 +1,13 @@
-"""Next-open prices from a bar source (tradebot.data): the paper broker's view of the market."""
+"""Next-session bars from a bar source (tradebot.data): the paper broker's view of the market."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from datetime import date, timedelta
 from typing import Any, Protocol
 
 from tradebot.clock import Clock
-from tradebot.errors import DataQualityError
+from tradebot.execution.broker import SessionBar
 
 
 class LoadResultLike(Protocol):
@@ -29,7 +28,8 @@ class BarSourcePrices:
     """PriceSource over a bar source: the first bar strictly after ``after`` within ``lookahead_days``.
 
     With a ``clock``, bars are never requested past today (a generated source cannot leak future prices).
-    A known open never changes, so found quotes are cached; "not yet" is asked again next time.
+    A bar of a past session never changes, so those are cached; "not yet" and today's (possibly still
+    forming) bar are asked again next time. Bars are checked by the broker, not here.
     """
 
     def __init__(
@@ -40,15 +40,16 @@ class BarSourcePrices:
         self._source = source
         self._clock = clock
         self._lookahead = lookahead_days
-        self._cache: dict[tuple[str, date], tuple[date, float]] = {}
+        self._cache: dict[tuple[str, date], SessionBar] = {}
 
-    def next_open(self, symbol: str, after: date) -> tuple[date, float] | None:
+    def next_bar(self, symbol: str, after: date) -> SessionBar | None:
         cached = self._cache.get((symbol, after))
         if cached is not None:
             return cached
         end = after + timedelta(days=self._lookahead)
-        if self._clock is not None:
-            end = min(end, self._clock.now().date())
+        today = self._clock.now().date() if self._clock is not None else None
+        if today is not None:
+            end = min(end, today)
         if end <= after:
             return None
         result = self._source.load([symbol], after, end)
@@ -58,10 +59,14 @@ class BarSourcePrices:
         later = frame.loc[[ts.date() > after for ts in frame.index]].sort_index()
         if len(later) == 0:
             return None
-        session = later.index[0].date()
-        open_price = float(later["Open"].iloc[0])
-        if not math.isfinite(open_price) or open_price <= 0:
-            raise DataQualityError(f"{symbol}: invalid open {open_price!r} on {session}")
-        quote = (session, open_price)
-        self._cache[(symbol, after)] = quote
-        return quote
+        row = later.iloc[0]
+        bar = SessionBar(
+            session=later.index[0].date(),
+            open=float(row["Open"]),
+            high=float(row["High"]),
+            low=float(row["Low"]),
+            close=float(row["Close"]),
+        )
+        if today is None or bar.session < today:
+            self._cache[(symbol, after)] = bar
+        return bar
