@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from tradebot.calendar import CALENDAR_START, TradingCalendar, default_calendar_end, get_calendar
+from tradebot.data import default_as_of
 from tradebot.errors import InputValidationError
 
 NY = ZoneInfo("America/New_York")
@@ -123,3 +125,52 @@ def test_explicit_range() -> None:
     assert small.last_session == date(2024, 12, 31)
     with pytest.raises(InputValidationError):
         small.is_session(date(2025, 1, 2))
+
+
+# --- the schedule (template.yaml) against the calendar ---------------------------------------------------
+
+
+def _schedule() -> dict:
+    from tradebot_local.cfn import load_template
+    from tradebot_local.provision import TEMPLATE
+
+    template = load_template(TEMPLATE)
+    (schedule,) = [
+        event["Properties"]
+        for resource in template["Resources"].values()
+        for event in resource.get("Properties", {}).get("Events", {}).values()
+        if event.get("Type") == "ScheduleV2"
+    ]
+    return schedule
+
+
+def test_schedule_is_weekdays_after_the_close_in_new_york_time(cal: TradingCalendar) -> None:
+    schedule = _schedule()
+    assert schedule["ScheduleExpression"] == "cron(30 16 ? * MON-FRI *)"
+    assert schedule["ScheduleExpressionTimezone"] == "America/New_York"
+    assert schedule["Input"] == "{}"  # the run decides on the latest completed session
+    # Every weekday of three years, winter and summer time, early closes included: the 16:30 New York
+    # firing comes at least 30 minutes after the session's close and the run decides on that session;
+    # on a holiday it decides on that (closed) day, which FetchMarketData reports as market closed.
+    live = SimpleNamespace(name="yfinance", synthetic=False, live=True)
+    day, holidays = date(2024, 1, 1), 0
+    while day <= date(2026, 12, 31):
+        if day.weekday() < 5:
+            fires = datetime(day.year, day.month, day.day, 16, 30, tzinfo=NY)
+            assert default_as_of(live, cal, fires) == day
+            if cal.is_session(day):
+                assert cal.session_close(day) <= fires - timedelta(minutes=30)
+            else:
+                holidays += 1
+        day += timedelta(days=1)
+    assert holidays == 10 + 11 + 10  # weekday closures: 2024, 2025 (with the Carter day of mourning), 2026
+
+
+def test_default_as_of_outside_the_schedule(cal: TradingCalendar) -> None:
+    live = SimpleNamespace(name="yfinance", synthetic=False, live=True)
+    # Saturday: closed today -> the run reports the market closed
+    assert default_as_of(live, cal, datetime(2024, 7, 6, 10, tzinfo=NY)) == date(2024, 7, 6)
+    # a session day before the close: the previous session (its bars are final)
+    assert default_as_of(live, cal, datetime(2024, 7, 5, 11, tzinfo=NY)) == date(2024, 7, 3)
+    # late evening in New York is already the next day in UTC: still that New York day
+    assert default_as_of(live, cal, datetime(2024, 7, 6, 2, tzinfo=UTC)) == date(2024, 7, 5)

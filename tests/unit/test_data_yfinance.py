@@ -346,7 +346,12 @@ def test_rate_limit_swallowed_by_yfinance_is_raised_again(
 
 def test_ticker_errors_parses_yfinance_log_lines() -> None:
     assert yfs.ticker_errors(
-        ["\n2 Failed downloads:", "['AAA', 'bbb']: YFTzMissingError('possibly delisted')", "['x': oops", "[1]"]
+        [
+            "\n2 Failed downloads:",
+            "['AAA', 'bbb']: YFTzMissingError('possibly delisted')",
+            "['x': oops",
+            "[1]",
+        ]
     ) == {"AAA": "YFTzMissingError('possibly delisted')", "BBB": "YFTzMissingError('possibly delisted')"}
 
 

@@ -63,12 +63,19 @@ class BarSource(Protocol):
 
 
 def default_as_of(source: BarSource, calendar: TradingCalendar, now: datetime) -> date:
-    """The session a run decides on when none is given: the sample's fixed demo session for the sample
-    data, else the latest session whose close is at or before ``now`` (an early close counts at 13:00)."""
+    """The day a run decides on when none is given: the sample's fixed demo session for the sample data;
+    else today in New York when the exchange is closed today (a weekend or holiday: the run reports the
+    market closed rather than deciding again on the previous session), otherwise the latest session
+    whose close is at or before ``now`` (an early close counts from 13:00)."""
     if source.synthetic and source.name == "sample":
         from tradebot.data.sample import SAMPLE_DEFAULT_AS_OF
 
         return SAMPLE_DEFAULT_AS_OF
+    from zoneinfo import ZoneInfo
+
+    today = now.astimezone(ZoneInfo("America/New_York")).date()
+    if not calendar.is_session(today):
+        return today
     return calendar.latest_completed_session(now)
 
 

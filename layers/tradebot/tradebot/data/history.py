@@ -169,7 +169,8 @@ class SymbolUpdate:
     """What happened to one symbol's history in an update."""
 
     stored_last: date | None  # the store's last bar before the update (None: not stored)
-    requested_from: date | None = None  # the start date asked of the source (None: not requested)
+    requested: bool = False  # asked of the source
+    requested_from: date | None = None  # the start date asked (None: all the source has)
     new_bars: int = 0  # bars the store did not have
     restated: bool = False  # the source restated history: the stored bars were replaced
 
@@ -197,7 +198,7 @@ class HistoryResult:
 
     @property
     def requested(self) -> int:
-        return sum(1 for u in self.updates.values() if u.requested_from is not None)
+        return sum(1 for u in self.updates.values() if u.requested)
 
 
 def _parallel(fn: Callable[[T], R], items: Iterable[T], workers: int) -> list[R]:
@@ -300,6 +301,7 @@ def _plan(
             update.requested_from = frame.index[-min(2, len(frame))].date()  # two bars of overlap
         else:
             continue
+        update.requested = True
         groups.setdefault(update.requested_from, []).append(symbol)
     return groups
 
