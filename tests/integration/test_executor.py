@@ -3,231 +3,30 @@ positions always equal the sum of the recorded fills, whatever the queue deliver
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import threading
-from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from executor.main import build_executor, install_signal_handlers, wait_seconds_from_env
-from tradebot import aws
-from tradebot.clock import FixedClock
-from tradebot.config import ConfigStore, RiskLimits, TradingConfig
+from tests.integration.executor_env import (
+    CAPITAL,
+    CONFIG,
+    LEDGER,
+    NEXT,
+    NOW,
+    STATE,
+    Env,
+    filled_ids,
+)
 from tradebot.errors import ConfigurationError, DataQualityError
 from tradebot.execution import Executor, ExecutorReport, PaperBroker, SessionBar, cloudwatch_heartbeat
-from tradebot.ledger import FINAL_STATUSES, OrderLedger
-from tradebot.models import Order, order_id_for
-from tradebot.portfolio import PortfolioStore
+from tradebot.models import Order
 from tradebot.settings import Settings
-
-LEDGER = "LedgerTable"
-STATE = "StateTable"
-CONFIG = "ConfigTable"
-NOW = datetime(2024, 3, 8, 21, 30, tzinfo=UTC)
-AS_OF = date(2024, 3, 8)  # Friday
-NEXT = date(2024, 3, 11)  # Monday: the fills' session
-CAPITAL = 10_000.0
-
-
-def create_tables(ddb: Any) -> None:
-    attrs = [{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}]
-    keys = [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}]
-    for name in (STATE, CONFIG):
-        ddb.create_table(
-            TableName=name, AttributeDefinitions=attrs, KeySchema=keys, BillingMode="PAY_PER_REQUEST"
-        )
-    ddb.create_table(
-        TableName=LEDGER,
-        AttributeDefinitions=[
-            *attrs,
-            {"AttributeName": "status", "AttributeType": "S"},
-            {"AttributeName": "as_of", "AttributeType": "S"},
-        ],
-        KeySchema=keys,
-        BillingMode="PAY_PER_REQUEST",
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": "by_status",
-                "KeySchema": [
-                    {"AttributeName": "status", "KeyType": "HASH"},
-                    {"AttributeName": "as_of", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-        ],
-    )
-
-
-class FakePrices:
-    """Next opens by symbol (a flat bar); a symbol with no entry has no price yet."""
-
-    def __init__(self, opens: dict[str, float]) -> None:
-        self.opens = dict(opens)
-
-    def next_bar(self, symbol: str, after: date) -> SessionBar | None:
-        price = self.opens.get(symbol)
-        return None if price is None else SessionBar(NEXT, price, price, price, price)
-
-
-class RecordingLogger:
-    def __init__(self) -> None:
-        self.records: list[tuple[str, str, dict[str, Any]]] = []
-
-    def _log(self, level: str, msg: object, **kwargs: Any) -> None:
-        self.records.append((level, str(msg), dict(kwargs.get("extra") or {})))
-
-    def info(self, msg: object, *args: Any, **kwargs: Any) -> None:
-        self._log("info", msg, **kwargs)
-
-    def warning(self, msg: object, *args: Any, **kwargs: Any) -> None:
-        self._log("warning", msg, **kwargs)
-
-    def error(self, msg: object, *args: Any, **kwargs: Any) -> None:
-        self._log("error", msg, **kwargs)
-
-    def exception(self, msg: object, *args: Any, **kwargs: Any) -> None:
-        self._log("exception", msg, **kwargs)
-
-    def messages(self, level: str) -> list[str]:
-        return [m for lvl, m, _ in self.records if lvl == level]
-
-
-class Env:
-    """moto resources and helpers shared by the tests."""
-
-    def __init__(self) -> None:
-        self.ddb = boto3.client("dynamodb", region_name="us-east-1")
-        self.sqs = boto3.client("sqs", region_name="us-east-1")
-        create_tables(self.ddb)
-        self.queue_url = self.sqs.create_queue(
-            QueueName="orders.fifo",
-            Attributes={"FifoQueue": "true", "VisibilityTimeout": "30"},
-        )["QueueUrl"]
-        self.ledger = OrderLedger(LEDGER, self.ddb)
-        self.portfolios = PortfolioStore(STATE, self.ddb)
-        self.config = ConfigStore(CONFIG, self.ddb)
-        self.config.save(TradingConfig(risk=RiskLimits(initial_capital=CAPITAL)))
-        self.prices = FakePrices({"SPY": 100.0, "QQQ": 50.0, "IWM": 20.0})
-        self.clock = FixedClock(datetime(2024, 3, 11, 15, tzinfo=UTC))
-        self.sleeps: list[float] = []
-        self.beats = 0
-        self.logger = RecordingLogger()
-        self.orders: list[Order] = []
-
-    def executor(
-        self, *, sqs: Any = None, broker: Any = None, max_messages: int = 10, **kwargs: Any
-    ) -> Executor:
-        return Executor(
-            queue_url=self.queue_url,
-            sqs=sqs or self.sqs,
-            ledger=self.ledger,
-            portfolios=self.portfolios,
-            config=self.config,
-            broker=broker or PaperBroker(self.prices, commission_rate=0.001, slippage_bps=0.0),
-            clock=self.clock,
-            sleep=self.sleeps.append,
-            wait_time_seconds=0,
-            max_messages=max_messages,
-            logger=self.logger,
-            heartbeat=self.beat,
-            **kwargs,
-        )
-
-    def beat(self) -> None:
-        self.beats += 1
-
-    def order(self, side: str, quantity: int, symbol: str = "SPY", account: str = "paper") -> Order:
-        order = Order(
-            order_id=order_id_for(account, AS_OF, symbol, side),
-            run_id="run-1",
-            account=account,
-            as_of=AS_OF,
-            symbol=symbol,
-            side=side,  # type: ignore[arg-type]
-            quantity=quantity,
-            reference_price=100.0,
-            synthetic=True,
-            created_at=NOW,
-        )
-        self.orders.append(order)
-        return order
-
-    def send(self, order: Order, *, record: bool = True, dedup: str | None = None) -> None:
-        """What PaperTrade does: record NEW, then send (group = account, dedup id = order id)."""
-        if record:
-            self.ledger.record_new(order, NOW)
-        self.send_body(json.dumps(order.model_dump(mode="json")), order.account, dedup or order.order_id)
-
-    def send_body(self, body: str, group: str, dedup: str) -> None:
-        self.sqs.send_message(
-            QueueUrl=self.queue_url, MessageBody=body, MessageGroupId=group, MessageDeduplicationId=dedup
-        )
-
-    def queue_counts(self) -> tuple[int, int]:
-        attrs = self.sqs.get_queue_attributes(
-            QueueUrl=self.queue_url,
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-        )["Attributes"]
-        return int(attrs["ApproximateNumberOfMessages"]), int(attrs["ApproximateNumberOfMessagesNotVisible"])
-
-    def status(self, order: Order) -> tuple[str, str]:
-        entry = self.ledger.get(order.order_id)
-        assert entry is not None
-        return entry.status, entry.reason
-
-    def assert_consistent(
-        self, *, pending: frozenset[str] = frozenset(), accounts: tuple[str, ...] = ("paper",)
-    ):
-        """Every order recorded once, final (or ACCEPTED if listed as pending); the account = sum of fills."""
-        entries = {e.order.order_id: e for e in self.ledger.list_orders()}
-        assert set(entries) == {o.order_id for o in self.orders}
-        for order_id, entry in entries.items():
-            if order_id in pending:
-                assert entry.status == "ACCEPTED" and entry.fill is None
-            else:
-                assert entry.status in FINAL_STATUSES
-                assert (entry.fill is not None) == (entry.status == "FILLED")
-        for account in accounts:
-            cash = CAPITAL
-            held: dict[str, int] = {}
-            for entry in entries.values():
-                if entry.order.account != account or entry.fill is None:
-                    continue
-                fill = entry.fill
-                sign = 1 if fill.side == "BUY" else -1
-                cash -= sign * fill.quantity * fill.price + fill.commission
-                held[fill.symbol] = held.get(fill.symbol, 0) + sign * fill.quantity
-            portfolio = self.portfolios.load(account, CAPITAL)
-            assert portfolio.cash == pytest.approx(cash, abs=1e-6)
-            assert {s: p.quantity for s, p in portfolio.positions.items()} == {
-                s: q for s, q in held.items() if q
-            }
-
-
-@pytest.fixture
-def env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    aws.reset_clients()
-    with mock_aws():
-        yield Env()
-    aws.reset_clients()
-
-
-def filled_ids(report: ExecutorReport) -> list[str]:
-    return [f.order_id for f in report.filled]
-
 
 # --- the happy path ------------------------------------------------------------------------------------
 

@@ -27,7 +27,8 @@ from tradebot.data import default_as_of, source_from_spec
 from tradebot.data.archive import read_run_bars, write_run_bars
 from tradebot.data.fetch import ensure_session_closed, fetch_bars, save_archive, write_quality_report
 from tradebot.data.history import S3BarArchive
-from tradebot.errors import KillSwitchEngaged, RetryableError, UnknownSymbolError
+from tradebot.errors import RetryableError, UnknownSymbolError
+from tradebot.execution.placement import place_orders
 from tradebot.ledger import OrderLedger
 from tradebot.models import (
     FetchEvent,
@@ -46,7 +47,6 @@ from tradebot.models import (
 from tradebot.portfolio import PortfolioStore
 from tradebot.settings import Settings, get_settings
 from tradebot.strategy import get_strategy, latest_signal, optimize
-from tradebot.trading import plan_orders
 
 LOOKBACK_DAYS = 3 * 365  # calendar days of history each run loads (~750 sessions)
 DEFAULT_UNIVERSE = ["SPY", "QQQ", "IWM", "EFA", "TLT", "GLD"]
@@ -233,43 +233,22 @@ def generate_signals(event: SignalsEvent, rt: Runtime) -> SignalsResult:
 
 
 def paper_trade(event: PaperTradeEvent, rt: Runtime) -> PaperTradeResult:
-    """Size orders under the risk limits, record each (NEW) in the ledger, then send them to the queue.
+    """Kill switch, halt, daily loss limit, then size orders under the risk limits (pending orders count),
+    record the session's decision and each order (NEW) in the ledger, then send them to the queue.
 
-    Order ids are deterministic (account, session, symbol, side): a retried step or a re-run of the same day
-    finds its orders already recorded and re-sends the recorded version, which the queue's deduplication
-    and the ledger's conditions make harmless.
+    Order ids are deterministic (account, session, symbol, side) and a session is decided once per account
+    (tradebot.execution.placement): a retried step or a re-run of the same day re-sends the recorded orders
+    still NEW and places nothing new; the queue's deduplication and the ledger's conditions do the rest.
     """
-    config = rt.config.load()
-    if config.kill_switch:
-        raise KillSwitchEngaged(f"kill switch is on: {config.kill_switch_reason or 'no reason given'}")
-    portfolio = rt.portfolios.load(rt.settings.account_id, config.risk.initial_capital)
-    plan = plan_orders(
-        event.signals,
-        portfolio,
-        config.risk,
-        run_id=event.run_id,
-        as_of=event.as_of,
+    return place_orders(
+        event,
+        config=rt.config.load(),
+        account=rt.settings.account_id,
+        portfolios=rt.portfolios,
+        ledger=rt.ledger,
+        send=lambda orders: _send_orders(rt, orders),
         now=rt.clock.now(),
-        synthetic=event.synthetic,
-    )
-    ledger = rt.ledger
-    to_send: list[Order] = []
-    already = 0
-    for order in plan.orders:
-        if ledger.record_new(order, rt.clock.now()):
-            to_send.append(order)
-            continue
-        already += 1
-        entry = ledger.get(order.order_id)
-        if entry is not None and entry.status == "NEW":  # recorded by an attempt that failed before sending
-            to_send.append(entry.order)
-    _send_orders(rt, to_send)
-    return PaperTradeResult(
-        run_id=event.run_id,
-        as_of=event.as_of,
-        orders=plan.orders,
-        sent=len(to_send),
-        already_recorded=already,
+        previous_session=rt.calendar.previous_session(event.as_of),
     )
 
 
