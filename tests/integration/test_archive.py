@@ -18,6 +18,7 @@ from moto import mock_aws
 from tradebot.data import BAR_COLUMNS
 from tradebot.data.archive import decode_run_bars, encode_run_bars, read_run_bars, write_run_bars
 from tradebot.data.csv_source import write_yahoo_csv
+from tradebot.data.history import S3BarArchive
 from tradebot.data.s3_source import S3Source
 from tradebot.data.sample import SAMPLE_SYMBOLS, SampleSource
 from tradebot.errors import InputValidationError
@@ -126,3 +127,38 @@ def test_s3_source(s3: Any) -> None:
     assert result.frames["BBB"].index[-1] == pd.Timestamp("2024-03-11")
     assert result.failures["ZZZ"].startswith("no data")
     assert result.failures["BAD"].startswith("unreadable CSV")
+
+
+# --- the per-symbol bar archive (archive/bars/<SYMBOL>.csv.gz) -------------------------------------------
+
+
+def test_bar_archive_objects_are_readable_gzip_yahoo_csv(s3: Any) -> None:
+    frame = SampleSource().load(["SYN-A"], date(2025, 1, 1), date(2025, 12, 30)).frames["SYN-A"]
+    archive = S3BarArchive(s3, BUCKET)
+    assert archive.read("SYN-A") is None  # nothing stored yet
+    archive.write("SYN-A", frame, "sample")
+    obj = s3.get_object(Bucket=BUCKET, Key="archive/bars/SYN-A.csv.gz")
+    assert obj["ContentType"] == "application/gzip" and "ContentEncoding" not in obj
+    assert obj["Metadata"] == {"source": "sample", "last-bar": "2025-12-30", "format": "yahoo-csv"}
+    lines = gzip.decompress(obj["Body"].read()).decode().splitlines()
+    assert lines[0] == "Date,Open,High,Low,Close,Adj Close,Volume"
+    assert lines[1].startswith("2025-01-02,") and lines[-1].startswith("2025-12-30,")
+    pd.testing.assert_frame_equal(archive.read("SYN-A"), frame)
+
+
+def test_the_archive_is_itself_an_s3_source(s3: Any) -> None:
+    frame = SampleSource().load(["SYN-B"], date(2025, 1, 1), date(2025, 12, 30)).frames["SYN-B"]
+    S3BarArchive(s3, BUCKET).write("SYN-B", frame, "sample")
+    s3.put_object(Bucket=BUCKET, Key="archive/bars/BAD.csv.gz", Body=b"\x1f\x8b truncated")
+    src = S3Source.from_url(f"s3://{BUCKET}/archive/bars", client=s3)
+    assert src.default_symbols() == ["BAD", "SYN-B"]
+    result = src.load(["SYN-B", "BAD"], None, date(2025, 12, 30))
+    pd.testing.assert_frame_equal(result.frames["SYN-B"], frame)
+    assert result.failures["BAD"].startswith("unreadable CSV")
+
+
+def test_an_unreadable_archive_object_is_an_input_error(s3: Any) -> None:
+    s3.put_object(Bucket=BUCKET, Key="archive/bars/XX.csv.gz", Body=gzip.compress(b"Date,Close\nnope,1\n"))
+    expected = r"s3://tradebot-data-test/archive/bars/XX\.csv\.gz: unreadable Date"
+    with pytest.raises(InputValidationError, match=expected):
+        S3BarArchive(s3, BUCKET).read("XX")

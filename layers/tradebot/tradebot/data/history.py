@@ -93,7 +93,9 @@ def decode_symbol_bars(data: bytes, label: str) -> pd.DataFrame:
         raise InputValidationError(f"{label}: not a readable gzip file ({exc})") from None
     if not raw:
         raise InputValidationError(f"{label}: empty object")
-    return read_yahoo_csv(io.BytesIO(raw))
+    stream = io.BytesIO(raw)
+    stream.name = label  # type: ignore[attr-defined]  # read_yahoo_csv names the stream in its errors
+    return read_yahoo_csv(stream)
 
 
 class S3BarArchive:

@@ -1,0 +1,123 @@
+"""FetchMarketData against the emulated stack with Yahoo faked at yfinance's network boundary:
+the incremental archive, the quality report in S3, the failure threshold, partial sessions."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pandas as pd
+import pytest
+
+from tests.conftest import aws_state
+from tests.market_fakes import install_fake_yahoo, session_bars
+from tradebot.clock import FixedClock
+from tradebot.errors import DataQualityError, InputValidationError
+from tradebot.models import FetchEvent, PipelineRequest
+from tradebot.pipeline import Runtime, fetch_market_data
+from tradebot.settings import get_settings
+from tradebot_local.emulator import LambdaContext
+from tradebot_local.handlers import function_folders, load_handler
+
+SYMBOLS = ["AAA", "BBB", "CCC"]
+D1, D2 = date(2024, 7, 3), date(2024, 7, 5)  # two sessions around the 4 July holiday
+
+
+def fetch(run_id: str, **request: Any) -> dict[str, Any]:
+    handler = load_handler(function_folders()["fetch_market_data"])
+    event = {"run_id": run_id, "request": {"source": "yfinance", "symbols": SYMBOLS, **request}}
+    return handler(event, LambdaContext(function_name="fetch_market_data"))  # type: ignore[no-any-return]
+
+
+def s3_json(pointer: dict[str, str]) -> Any:
+    body = boto3.client("s3").get_object(Bucket=pointer["bucket"], Key=pointer["key"])["Body"].read()
+    return json.loads(body)
+
+
+@pytest.fixture
+def yahoo(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
+    frames = {s: session_bars(D2, 300, seed=i) for i, s in enumerate(SYMBOLS)}
+    return install_fake_yahoo(monkeypatch, tmp_path, frames)
+
+
+def test_live_source_is_archived_then_fetched_incrementally(stack, yahoo):
+    # Given nothing archived, when the first run fetches D1
+    first = fetch("run-1", as_of=D1.isoformat())
+    # then every symbol was downloaded from the lookback start and archived, one object per symbol
+    assert first["tradable"] and first["symbols"] == SYMBOLS and first["source"] == "yfinance"
+    assert sorted(s for s, _ in yahoo.downloads()) == SYMBOLS
+    assert all(start == "2021-07-04" for _, start in yahoo.downloads())  # as_of - 3 * 365 days
+    keys = aws_state(stack)["DataBucket"]
+    assert [k for k in keys if k.startswith("archive/")] == [f"archive/bars/{s}.csv.gz" for s in SYMBOLS]
+    body = boto3.client("s3").get_object(Bucket=stack.refs["DataBucket"], Key="archive/bars/AAA.csv.gz")[
+        "Body"
+    ]
+    archived = pd.read_csv(io.BytesIO(gzip.decompress(body.read())))
+    assert archived["Date"].iloc[-1] == "2024-07-03"
+
+    # When the next session's run fetches D2: only the new bars are asked for (two bars of overlap)
+    yahoo.history_calls.clear()
+    second = fetch("run-2", as_of=D2.isoformat())
+    assert sorted(yahoo.downloads()) == [(s, "2024-07-02") for s in SYMBOLS]
+    report = s3_json(second["quality"])
+    assert report["fetch"]["new_bars"] == 3 and report["fetch"]["from_archive"] == 3
+    assert report["fetch"]["source_calls"] == 1 and report["fetch"]["archive"].endswith("/archive/bars")
+
+    # When D2 runs again (a retried step): nothing is downloaded at all
+    yahoo.history_calls.clear()
+    again = fetch("run-3", as_of=D2.isoformat())
+    assert yahoo.history_calls == [] and again["symbols"] == SYMBOLS
+    assert s3_json(again["quality"])["fetch"]["requested"] == 0
+
+
+def test_quality_report_is_in_s3_and_summarized_in_the_result(stack, yahoo):
+    yahoo.frames["BBB"] = yahoo.frames["BBB"].loc[: pd.Timestamp(D1)]  # Yahoo has not published BBB's D2
+    del yahoo.frames["CCC"]  # and knows nothing of CCC
+    result = fetch("run-q", as_of=D2.isoformat())
+    assert result["quality"] == {
+        "bucket": stack.refs["DataBucket"],
+        "key": f"runs/{D2}/run-q/quality.json",
+    }
+    report = s3_json(result["quality"])
+    assert report["ok"] == ["AAA"] == result["symbols"]
+    assert {(s["symbol"], s["reason"]) for s in report["skipped"]} == {("BBB", "stale"), ("CCC", "no_data")}
+    assert report["skipped"] == result["skipped"]
+    assert report["expected_last_session"] == str(D2) and report["synthetic"] is False
+    assert result["warnings"] == len(report["warnings"])
+    obj = boto3.client("s3").get_object(Bucket=result["quality"]["bucket"], Key=result["quality"]["key"])
+    assert obj["ContentType"] == "application/json"
+
+
+def test_too_many_failed_symbols_fail_the_step_and_change_nothing(stack, yahoo):
+    yahoo.frames = {"AAA": yahoo.frames["AAA"]}
+    before = aws_state(stack)
+    with pytest.raises(DataQualityError, match="2 of 3 symbols could not be loaded"):
+        fetch("run-f", as_of=D2.isoformat())
+    assert aws_state(stack) == before
+    # a looser threshold for this run lets it go on with what it has
+    result = fetch("run-g", as_of=D2.isoformat(), max_failed_fraction=0.7)
+    assert result["symbols"] == ["AAA"]
+
+
+def test_a_session_that_has_not_closed_is_refused_for_a_live_source(stack, yahoo):
+    event = FetchEvent(run_id="early", request=PipelineRequest(source="yfinance", symbols=SYMBOLS, as_of=D2))
+    before_close = FixedClock(datetime(2024, 7, 5, 19, 59, tzinfo=UTC))  # 15:59 in New York
+    before = aws_state(stack)
+    with pytest.raises(InputValidationError, match="has not closed yet"):
+        fetch_market_data(event, Runtime(settings=get_settings(), clock=before_close))
+    assert aws_state(stack) == before and yahoo.history_calls == []
+    after_close = FixedClock(datetime(2024, 7, 5, 20, 0, tzinfo=UTC))
+    assert fetch_market_data(event, Runtime(settings=get_settings(), clock=after_close)).tradable
+
+
+def test_no_as_of_on_a_holiday_is_market_closed(stack, yahoo):
+    event = FetchEvent(run_id="sched", request=PipelineRequest(source="yfinance"))
+    holiday_evening = FixedClock(datetime(2024, 7, 4, 20, 30, tzinfo=UTC))  # the schedule's 16:30 in New York
+    result = fetch_market_data(event, Runtime(settings=get_settings(), clock=holiday_evening))
+    assert result.as_of == date(2024, 7, 4) and not result.market_open and not result.tradable
+    assert yahoo.history_calls == [] and aws_state(stack)["DataBucket"] == []
