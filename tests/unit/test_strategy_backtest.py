@@ -10,7 +10,7 @@ import pytest
 
 from tests.unit.test_strategy_support import bars_from, make_bars
 from tradebot.errors import DataQualityError, InputValidationError
-from tradebot.strategy import backtest, fractional_equity, get_strategy, to_prices
+from tradebot.strategy import FillModel, backtest
 
 # fast=2 / slow=3 on these closes: SMA2 crosses above SMA3 at bar 4 and below it at bar 7
 CLOSES = [10.0, 10.0, 9.0, 8.0, 12.0, 14.0, 13.0, 9.0, 8.0, 8.0]
@@ -102,17 +102,16 @@ def test_equity_is_cash_plus_shares_times_close_at_every_bar(seed: int, commissi
 
 
 @pytest.mark.parametrize("commission", [0.0, 0.0005])
-def test_whole_shares_converge_to_the_fractional_model(commission: float) -> None:
+def test_whole_shares_converge_to_fractional_shares(commission: float) -> None:
     bars = make_bars(400, seed=21)
-    s = get_strategy("sma_crossover")
-    params = s.parse_params({"fast": 4, "slow": 12})
-    enter, exit_ = s.signals(to_prices(bars), params)
-    frac, n_trades = fractional_equity(to_prices(bars), enter, exit_, commission=commission)
-    result = backtest(bars, "sma_crossover", params, cash=1e10, commission=commission)
-    assert n_trades == result.stats["n_trades"] > 5
-    # sizing differs by a fraction of a share per trade, and buying costs 1/(1+c) instead of (1-c)
-    tolerance = 1e-6 + n_trades * commission**2
-    np.testing.assert_allclose(result.equity.to_numpy() / 1e10, frac, rtol=tolerance)
+    params = {"fast": 4, "slow": 12}
+    frac = backtest(bars, "sma_crossover", params, fill=FillModel(fractional=True, commission=commission))
+    whole = backtest(bars, "sma_crossover", params, cash=1e10, commission=commission)
+    assert frac.stats["n_trades"] == whole.stats["n_trades"] > 5
+    assert [t.entry_time for t in frac.trades] == [t.entry_time for t in whole.trades]
+    assert all(t.size != round(t.size) for t in frac.trades)  # really fractional
+    # sizing differs by less than one share per trade out of ~1e8
+    np.testing.assert_allclose(whole.equity.to_numpy() / 1e10, frac.equity.to_numpy() / 10_000, rtol=1e-6)
 
 
 def test_backtest_input_errors() -> None:

@@ -14,17 +14,31 @@ from hypothesis import strategies as st
 from tests.unit.test_strategy_support import make_bars, reference_fractional
 from tradebot.errors import DataQualityError, InputValidationError
 from tradebot.models import Scores
-from tradebot.strategy import evaluate_grid, evaluate_params, expand_grid, get_strategy, optimize, to_prices
+from tradebot.strategy import (
+    FillModel,
+    evaluate_grid,
+    evaluate_params,
+    expand_grid,
+    get_strategy,
+    optimize,
+    to_prices,
+)
 from tradebot.strategy.optimizer import MIN_TEST_BARS
 
 SMA = get_strategy("sma_crossover")
+SCORED = ("sharpe", "sortino", "total_return_pct", "cagr_pct", "max_drawdown_pct", "calmar", "exposure_pct")
 SMALL_GRID = {"fast": [float(f) for f in range(2, 21)], "slow": [float(s) for s in range(3, 61, 3)]}
 TABLE = expand_grid(SMA, SMALL_GRID)
 
 
+def frac(commission: float) -> FillModel:
+    """The optimizer's model: fractional shares, all in, long only."""
+    return FillModel(fractional=True, commission=commission)
+
+
 def assert_scores_close(got: Mapping[str, Any], want: Mapping[str, Any], context: object) -> None:
     assert got["n_trades"] == want["n_trades"], context
-    for key in ("sharpe", "total_return_pct", "max_drawdown_pct"):
+    for key in set(want) & set(SCORED):
         assert math.isclose(got[key], want[key], rel_tol=1e-8, abs_tol=1e-8), (context, key, got, want)
 
 
@@ -50,10 +64,10 @@ def test_grid_equals_one_at_a_time(
     bars = make_bars(n, seed=seed, vol=0.02, flat=(n // 3, n // 3 + 25) if flat else None)
     prices = to_prices(bars)
     start = int(start_frac * (n - 3))
-    grid = evaluate_grid(prices, SMA, TABLE, start=start, commission=commission)
+    grid = evaluate_grid(prices, SMA, TABLE, start=start, fill=frac(commission))
     for i in picks:
         params = {"fast": TABLE["fast"][i], "slow": TABLE["slow"][i]}
-        one = evaluate_params(prices, SMA, params, start=start, commission=commission)
+        one = evaluate_params(prices, SMA, params, start=start, fill=frac(commission))
         enter, exit_ = SMA.signals(prices, SMA.parse_params(params))
         ref = reference_fractional(prices.open, prices.close, enter, exit_, start, n, commission)
         assert_scores_close(grid.row(i), one, (params, start))
@@ -64,11 +78,11 @@ def test_grid_equals_one_at_a_time_on_the_full_default_grid() -> None:
     prices = to_prices(make_bars(700, seed=42))
     table = expand_grid(SMA, None)
     assert len(table["fast"]) == 345
-    grid = evaluate_grid(prices, SMA, table, start=100, stop=650, commission=0.0005)
+    grid = evaluate_grid(prices, SMA, table, start=100, stop=650, fill=frac(0.0005))
     assert grid.n_trades.sum() > 1000
     for i in range(len(table["fast"])):
         params = {"fast": table["fast"][i], "slow": table["slow"][i]}
-        one = evaluate_params(prices, SMA, params, start=100, stop=650, commission=0.0005)
+        one = evaluate_params(prices, SMA, params, start=100, stop=650, fill=frac(0.0005))
         assert_scores_close(grid.row(i), one, params)
 
 
@@ -76,8 +90,8 @@ def test_grid_order_does_not_matter() -> None:
     prices = to_prices(make_bars(300, seed=7))
     perm = np.random.default_rng(0).permutation(len(TABLE["fast"]))
     shuffled = {k: v[perm] for k, v in TABLE.items()}
-    a = evaluate_grid(prices, SMA, TABLE, commission=0.001)
-    b = evaluate_grid(prices, SMA, shuffled, commission=0.001)
+    a = evaluate_grid(prices, SMA, TABLE, fill=frac(0.001))
+    b = evaluate_grid(prices, SMA, shuffled, fill=frac(0.001))
     np.testing.assert_array_equal(a.n_trades[perm], b.n_trades)
     np.testing.assert_allclose(a.sharpe[perm], b.sharpe, rtol=1e-12)
 
@@ -111,15 +125,15 @@ def test_optimize_contract_and_split() -> None:
     # in sample: the chosen set on the first 700 bars; out of sample: on the last 300 only
     prices = to_prices(bars)
     assert_scores_close(
-        out.in_sample, evaluate_params(prices, SMA, out.params, stop=700, commission=0.0005), "is"
+        out.in_sample, evaluate_params(prices, SMA, out.params, stop=700, fill=frac(0.0005)), "is"
     )
     assert_scores_close(
         out.out_of_sample,
-        evaluate_params(prices, SMA, out.params, start=700, commission=0.0005),
+        evaluate_params(prices, SMA, out.params, start=700, fill=frac(0.0005)),
         "oos",
     )
     # it is the best qualifying set by Sharpe
-    grid = evaluate_grid(prices, SMA, expand_grid(SMA, None), stop=700, commission=0.0005)
+    grid = evaluate_grid(prices, SMA, expand_grid(SMA, None), stop=700, fill=frac(0.0005))
     ok = grid.n_trades >= 2
     assert out.in_sample["sharpe"] == pytest.approx(grid.sharpe[ok].max())
     assert not out.used_default
@@ -136,7 +150,7 @@ def test_the_test_bars_do_not_influence_the_choice() -> None:
 
 def test_out_of_sample_counts_only_trades_inside_the_test_window() -> None:
     bars = make_bars(600, seed=15)
-    out = optimize(bars, "sma_crossover", grid={"fast": [3], "slow": [7]}, commission=0.0)
+    out = optimize(bars, "sma_crossover", grid={"fast": [3], "slow": [7]}, fill=frac(0.0))
     prices = to_prices(bars)
     enter, exit_ = SMA.signals(prices, SMA.parse_params(out.params))
     ref = reference_fractional(prices.open, prices.close, enter, exit_, 420, 600, 0.0)
@@ -151,7 +165,7 @@ def test_min_trades_is_respected(min_trades: int) -> None:
     bars = make_bars(800, seed=16)
     out = optimize(bars, "sma_crossover", min_trades=min_trades, objective="total_return")
     assert out.in_sample["n_trades"] >= min_trades
-    grid = evaluate_grid(to_prices(bars), SMA, expand_grid(SMA, None), stop=out.train_bars, commission=0.0005)
+    grid = evaluate_grid(to_prices(bars), SMA, expand_grid(SMA, None), stop=out.train_bars, fill=frac(0.0005))
     ok = grid.n_trades >= min_trades
     assert out.in_sample["total_return_pct"] == pytest.approx(grid.total_return_pct[ok].max())
 
@@ -160,7 +174,7 @@ def test_no_qualifying_set_falls_back_to_the_defaults() -> None:
     bars = make_bars(800, seed=17)
     out = optimize(bars, "sma_crossover", min_trades=10_000)
     assert out.used_default and out.params == {"fast": 10.0, "slow": 30.0}
-    expected = evaluate_params(to_prices(bars), SMA, out.params, stop=out.train_bars, commission=0.0005)
+    expected = evaluate_params(to_prices(bars), SMA, out.params, stop=out.train_bars, fill=frac(0.0005))
     assert out.in_sample == expected
 
 
@@ -199,7 +213,8 @@ def test_too_short_bars_raise_data_quality_error() -> None:
         {"train_fraction": 0.0},
         {"train_fraction": 1.5},
         {"min_trades": -1},
-        {"commission": -0.001},
+        {"folds": 0},
+        {"top": -1},
         {"grid": {"fast": [5], "window": [3]}},
     ],
 )

@@ -9,6 +9,7 @@ import pytest
 from tests.unit.test_strategy_support import bars_from, make_bars
 from tradebot.errors import DataQualityError, InputValidationError
 from tradebot.strategy import (
+    FillModel,
     backtest,
     evaluate_grid,
     evaluate_params,
@@ -20,9 +21,9 @@ from tradebot.strategy import (
 )
 from tradebot.strategy.base import BoolArray, StrategyParams
 from tradebot.strategy.base import Strategy as BaseStrategy
-from tradebot.strategy.engine import position_states
 from tradebot.strategy.indicators import crossover, crossover_full
 from tradebot.strategy.prices import Prices
+from tradebot.strategy.simulate import position_states
 
 NAN = float("nan")
 
@@ -283,8 +284,9 @@ def test_a_new_strategy_is_one_registered_class(toy_strategy: CloseAboveSma) -> 
     bars = make_bars(200, seed=8)
     prices = to_prices(bars)
     table = {"window": np.array([3.0, 5.0, 10.0, 20.0])}
-    grid = evaluate_grid(prices, toy_strategy, table, commission=0.001)  # the default, set-by-set blocks
+    # the default, set-by-set blocks
+    grid = evaluate_grid(prices, toy_strategy, table, fill=FillModel(commission=0.001))
     for i, w in enumerate(table["window"]):
-        one = evaluate_params(prices, toy_strategy, {"window": w}, commission=0.001)
+        one = evaluate_params(prices, toy_strategy, {"window": w}, fill=FillModel(commission=0.001))
         assert grid.row(i) == pytest.approx(one, rel=1e-9, abs=1e-9)
     assert backtest(bars, CloseAboveSma.name, {"window": 5}).stats["n_trades"] == grid.n_trades[1]

@@ -80,7 +80,8 @@ def reference_fractional(
     stop: int,
     commission: float,
 ) -> dict[str, float]:
-    """The documented fractional model, bar by bar in plain Python (independent of the library)."""
+    """Fractional shares, all in, long only, commission per fill: the equity path bar by bar in plain
+    Python (independent of the library), and its scores (sharpe, total return, max drawdown, trades)."""
     state = False  # after the latest decision
     held_before = False
     equity = [1.0]
@@ -93,7 +94,9 @@ def reference_fractional(
                 g *= open_[t] / close[t - 1]
             if held:
                 g *= close[t] / open_[t]
-            if held != held_before:
+            if held and not held_before:  # all in: shares = equity / (open * (1 + commission))
+                g /= 1.0 + commission
+            elif held_before and not held:
                 g *= 1.0 - commission
             trades += held and not held_before
             equity.append(equity[-1] * g)

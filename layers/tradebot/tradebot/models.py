@@ -128,10 +128,30 @@ class OptimizeEvent(Contract):
 
 
 class Scores(Contract):
+    """A parameter set's scores on one window (formulas: tradebot.strategy.metrics)."""
+
     sharpe: float
     total_return_pct: float
     max_drawdown_pct: float
     n_trades: int
+    # added with the research engine; absent in parameters stored before it
+    sortino: float | None = None
+    cagr_pct: float | None = None
+    calmar: float | None = None
+    exposure_pct: float | None = None
+
+
+class WalkForwardFold(Contract):
+    """One walk-forward fold: its windows, its in-sample winner and that winner's scores."""
+
+    train_start: date
+    train_end: date
+    test_start: date | None
+    test_end: date | None
+    params: dict[str, float]
+    in_sample: Scores
+    out_of_sample: Scores | None
+    used_default: bool = False  # no set had enough trades in the training window: the defaults
 
 
 class OptimizeResult(Contract):
@@ -143,6 +163,8 @@ class OptimizeResult(Contract):
     optimized_on: date
     reoptimized: bool
     evaluated: int  # parameter sets evaluated this run (0 when fresh params were reused)
+    objective: str | None = None  # what the parameters were chosen for (None: stored before it was recorded)
+    walk_forward: list[WalkForwardFold] = Field(default_factory=list, max_length=50)
 
 
 # --- GenerateSignals -----------------------------------------------------------------------------------

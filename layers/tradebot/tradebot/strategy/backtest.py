@@ -1,48 +1,49 @@
-"""Whole-share, cash-account backtest of one parameter set (the reference the team cross-checks with
-backtesting.py).
+"""Backtest of one parameter set: trades, the equity curve and the documented statistics.
 
-Semantics:
+Semantics (the reference the team cross-checks with backtesting.py and vectorbt):
 
-* Signals and the position state as in :mod:`tradebot.strategy.engine`: decided at bar t's close, filled
-  at bar t+1's open; a decision on the last bar has no fill; nothing at bar t reads later data.
-* Entry "all in": the largest whole number of shares the cash affords at the fill price including
-  commission, ``floor(cash / (open * (1 + commission)))``. If that is 0 the entry is skipped (and the
-  following exit does nothing).
-* Commission is a fraction of traded value, charged at entry (``size * price * commission``) and at exit.
-* Equity is ``cash + shares * Close`` at every bar's close (a fill at bar t's open is in bar t's equity).
-* A trade still open after the last bar stays open: it is listed with ``exit_time=None``, marked at the
-  last close, its pnl net of the entry commission only.
-* Statistics use :mod:`tradebot.strategy.metrics` on the daily equity curve; ``n_trades`` counts entries
-  (an open trade included), ``win_rate_pct`` is over closed trades.
+* Signals and the position state as in :mod:`tradebot.strategy.simulate`: decided at bar t's close,
+  filled at bar t+1's open; a decision on the last bar has no fill; nothing at bar t reads later data.
+* Prices, costs and sizing as in :mod:`tradebot.strategy.fills` (defaults: cash 10,000, no commission,
+  whole shares, all in, long only: backtesting.py's ``self.buy()`` / ``self.position.close()``).
+* Equity is ``cash + shares * Close`` at every bar's close (a fill at bar t's open is in bar t's equity);
+  :attr:`BacktestResult.cash` and :attr:`BacktestResult.position` are those two parts.
+* A trade is a position from its opening fill to its closing fill; ``size`` is signed (< 0 short),
+  ``pnl`` is net of both fills' commissions, ``return_pct`` is pnl over the entry cost (shares x entry
+  price + entry commission). A trade still open after the last bar has ``exit_time=None``, is marked at
+  the last close and its pnl is net of the entry commission only (it is not in the closed-trade stats).
+* Statistics: :func:`tradebot.strategy.metrics.performance` (formulas in that module's docstring).
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from tradebot.errors import DataQualityError, InputValidationError
+from tradebot.errors import DataQualityError
 from tradebot.strategy.base import Strategy, StrategyParams
-from tradebot.strategy.engine import check_commission, holdings, position_states
-from tradebot.strategy.metrics import max_drawdown_pct, sharpe
+from tradebot.strategy.fills import FillModel, fill_model
+from tradebot.strategy.metrics import performance
 from tradebot.strategy.prices import Prices, to_prices
 from tradebot.strategy.registry import get_strategy
+from tradebot.strategy.simulate import Fill, simulate
 
 
 @dataclass(frozen=True)
 class Trade:
     entry_time: pd.Timestamp
     exit_time: pd.Timestamp | None  # None: still open after the last bar
-    entry_price: float
-    exit_price: float  # the exit fill, or the last close for an open trade
-    size: int
+    entry_price: float  # the fill price (slippage included)
+    exit_price: float  # the exit fill price, or the last close for an open trade
+    size: float  # shares, signed: < 0 for a short
     pnl: float  # net of commissions
-    return_pct: float  # pnl relative to the entry cost (shares * entry price + entry commission)
+    return_pct: float  # pnl relative to the entry cost (|size| * entry price + entry commission)
     commission: float
+    entry_bar: int
+    exit_bar: int | None
 
     @property
     def is_open(self) -> bool:
@@ -56,7 +57,10 @@ class Trade:
 class BacktestResult:
     strategy: str
     params: dict[str, float]
+    fill: FillModel
     equity: pd.Series  # indexed by the bars' dates
+    cash: pd.Series
+    position: pd.Series  # shares held at each close (signed)
     trades: list[Trade]
     stats: dict[str, Any] = field(default_factory=dict)
 
@@ -75,103 +79,93 @@ def backtest(
     strategy: str,
     params: dict[str, float] | StrategyParams | None = None,
     *,
-    cash: float = 10_000,
-    commission: float = 0.0,
+    fill: FillModel | None = None,
+    adjust: str = "none",
+    **fill_overrides: Any,
 ) -> BacktestResult:
     """Backtest ``strategy`` with ``params`` (None: its defaults) on ``bars``.
 
-    Raises InputValidationError for an unknown strategy, bad params, cash or commission, and
-    DataQualityError for unusable bars or fewer than ``min_bars(params)`` bars.
+    ``fill`` sets costs and sizing; keyword overrides change single fields of it, e.g.
+    ``backtest(bars, "sma_crossover", cash=10_000, commission=0.002)``. ``adjust`` is the price
+    adjustment (:mod:`tradebot.strategy.prices`). Raises InputValidationError for an unknown strategy,
+    bad params or fill values, and DataQualityError for unusable bars or fewer than ``min_bars(params)``.
     """
     strat = get_strategy(strategy)
     p = strat.parse_params(params)
-    c = check_commission(commission)
-    try:
-        start_cash = float(cash)
-    except (TypeError, ValueError):
-        start_cash = math.nan
-    if not (math.isfinite(start_cash) and start_cash > 0):
-        raise InputValidationError(f"cash must be a positive number, got {cash!r}")
-    prices = to_prices(bars)
+    model = fill_model(fill, **fill_overrides)
+    prices = to_prices(bars, adjust)
     check_length(strat, p, prices, "a backtest")
-    n = len(prices)
     enter, exit_ = strat.signals(prices, p)
-    long, _ = position_states(enter, exit_, 0, n - 1)  # the last bar's decision has no fill
-    held = holdings(long, 0, n)
-    fills = np.flatnonzero(held[1:] != held[:-1]) + 1
-
-    o, cl, idx = prices.open, prices.close, prices.index
-    cash_at = np.empty(n)
-    shares_at = np.zeros(n, dtype=np.int64)
-    trades: list[Trade] = []
-    balance, shares, last = start_cash, 0, 0
-    entry: tuple[int, float, float] | None = None  # bar, price, commission
-    paid = 0.0
-    for t in fills.tolist():
-        cash_at[last:t], shares_at[last:t] = balance, shares
-        last = t
-        price = float(o[t])
-        if held[t]:
-            size = math.floor(balance / (price * (1.0 + c)))
-            while size > 0 and size * price * (1.0 + c) > balance:
-                size -= 1  # guard against rounding in the division
-            if size > 0:
-                fee = size * price * c
-                balance -= size * price + fee
-                shares, entry, paid = size, (t, price, fee), paid + fee
-        elif shares > 0 and entry is not None:
-            fee = shares * price * c
-            balance += shares * price - fee
-            paid += fee
-            trades.append(_trade(idx, entry, t, price, shares, fee))
-            shares, entry = 0, None
-    cash_at[last:], shares_at[last:] = balance, shares
-    if shares > 0 and entry is not None:
-        trades.append(_trade(idx, entry, None, float(cl[-1]), shares, 0.0))
-
-    equity_values = cash_at + shares_at * cl
-    equity = pd.Series(equity_values, index=idx.copy(), name="Equity")
+    sim = simulate(prices, enter, exit_, model)
+    trades = _trades(prices, sim.fills)
+    idx = prices.index
+    equity = pd.Series(sim.equity, index=idx.copy(), name="Equity")
     closed = [tr for tr in trades if not tr.is_open]
     stats: dict[str, Any] = {
         "start": prices.date(0),
-        "end": prices.date(n - 1),
-        "n_bars": n,
-        "cash": start_cash,
-        "commission": c,
-        "final_equity": float(equity_values[-1]),
-        "total_return_pct": float((equity_values[-1] / start_cash - 1.0) * 100.0),
-        "buy_and_hold_return_pct": float((cl[-1] / cl[0] - 1.0) * 100.0),
-        "n_trades": len(trades),
-        "n_closed_trades": len(closed),
-        "win_rate_pct": (100.0 * sum(tr.pnl > 0 for tr in closed) / len(closed)) if closed else None,
-        "exposure_pct": float(100.0 * np.count_nonzero(shares_at) / n),
-        "sharpe": sharpe(equity_values[1:] / equity_values[:-1] - 1.0),
-        "max_drawdown_pct": max_drawdown_pct(equity_values),
-        "commission_paid": paid,
-        "open_position": shares,
+        "end": prices.date(len(prices) - 1),
+        "n_bars": len(prices),
+        "cash": model.cash,
+        "commission": model.commission,
+        "adjust": prices.adjust,
+        "final_equity": float(sim.equity[-1]),
+        **performance(
+            equity,
+            prices.close,
+            [tr.pnl for tr in closed],
+            [tr.return_pct for tr in closed],
+            sim.n_entries,
+            int(np.count_nonzero(sim.shares)),
+        ),
+        "commission_paid": float(sum(f.fee for f in sim.fills)),
+        "open_position": float(sim.shares[-1]),
+        "bust": None if sim.bust is None else prices.date(sim.bust),
     }
-    return BacktestResult(strategy=strat.name, params=p.as_dict(), equity=equity, trades=trades, stats=stats)
+    return BacktestResult(
+        strategy=strat.name,
+        params=p.as_dict(),
+        fill=model,
+        equity=equity,
+        cash=pd.Series(sim.cash, index=idx.copy(), name="Cash"),
+        position=pd.Series(sim.shares, index=idx.copy(), name="Position"),
+        trades=trades,
+        stats=stats,
+    )
 
 
-def _trade(
-    idx: pd.DatetimeIndex,
-    entry: tuple[int, float, float],
-    t_exit: int | None,
-    price: float,
-    size: int,
-    fee: float,
-) -> Trade:
-    t_entry, entry_price, entry_fee = entry
-    commission = entry_fee + fee
-    pnl = size * (price - entry_price) - commission
-    cost = size * entry_price + entry_fee
+def _trades(prices: Prices, fills: list[Fill]) -> list[Trade]:
+    """Pair each opening fill with the closing fill that follows it (fills alternate open / close)."""
+    trades: list[Trade] = []
+    opening: Fill | None = None
+    for f in fills:
+        if opening is None:
+            opening = f
+            continue
+        trades.append(_trade(prices, opening, f))
+        opening = None
+    if opening is not None:
+        trades.append(_trade(prices, opening, None))
+    return trades
+
+
+def _trade(prices: Prices, entry: Fill, exit_: Fill | None) -> Trade:
+    size = entry.shares
+    if exit_ is None:
+        exit_price, exit_fee, exit_bar = float(prices.close[-1]), 0.0, None
+    else:
+        exit_price, exit_fee, exit_bar = exit_.price, exit_.fee, exit_.bar
+    commission = entry.fee + exit_fee
+    pnl = size * (exit_price - entry.price) - commission
+    cost = abs(size) * entry.price + entry.fee
     return Trade(
-        entry_time=pd.Timestamp(idx[t_entry]),
-        exit_time=None if t_exit is None else pd.Timestamp(idx[t_exit]),
-        entry_price=entry_price,
-        exit_price=price,
+        entry_time=pd.Timestamp(prices.index[entry.bar]),
+        exit_time=None if exit_bar is None else pd.Timestamp(prices.index[exit_bar]),
+        entry_price=entry.price,
+        exit_price=exit_price,
         size=size,
         pnl=pnl,
         return_pct=100.0 * pnl / cost,
         commission=commission,
+        entry_bar=entry.bar,
+        exit_bar=exit_bar,
     )

@@ -5,18 +5,20 @@ A strategy emits two boolean signals per bar, both decided at the bar's close wi
 * ``enter[t]``: the strategy wants to be long after bar t;
 * ``exit[t]``: the strategy wants to be flat after bar t.
 
-(At most one of them is true on a bar.) The engines turn signals into a position state with one rule
-shared by every strategy (see :mod:`tradebot.strategy.engine`): the state starts flat, an ``enter`` while
-flat makes it long, an ``exit`` while long makes it flat, anything else changes nothing. A change decided
-at bar t's close fills at bar t+1's open.
+(At most one of them should be true on a bar; if both are, ``enter`` wins.) The engines turn signals into
+a position state with one rule shared by every strategy (see :mod:`tradebot.strategy.simulate`): the
+state starts flat, an ``enter`` makes it long, an ``exit`` makes it flat (or short, when the fill model
+is long/short), anything else changes nothing. A change decided at bar t's close fills at bar t+1's open.
 
 Adding a strategy is one small module: a :class:`StrategyParams` subclass (pydantic, validated), a
 :class:`Strategy` subclass with ``name``, ``default_params``, ``default_grid``, ``min_bars`` and
 ``signals``, decorated with :func:`tradebot.strategy.registry.register` and listed in the registry's
 ``BUILTIN_MODULES``. ``signals`` for one parameter set is all that is required: the default
 :meth:`Strategy.signal_blocks` evaluates a grid set by set. Override ``signal_blocks`` (and
-``valid_mask`` / ``min_bars_many``) to evaluate a whole grid with array operations, as
-:mod:`~tradebot.strategy.sma_crossover` does.
+``valid_mask`` / ``min_bars_many``) to evaluate a whole grid with array operations: most strategies
+compare one indicator per window with many thresholds, which :func:`grouped_rows` organizes (see
+:mod:`~tradebot.strategy.ts_momentum` for a short example, :mod:`~tradebot.strategy.crossover` for
+crossovers).
 """
 
 from __future__ import annotations
@@ -84,7 +86,8 @@ class PositionState:
 
 
 class Strategy(ABC, Generic[P]):
-    """A long-only strategy. Subclasses set ``name``, ``params_type`` and implement the abstract parts."""
+    """A strategy: entry and exit signals from typed parameters. Subclasses set ``name``,
+    ``params_type`` and implement the abstract parts."""
 
     name: ClassVar[str]
     params_type: ClassVar[type[StrategyParams]]
@@ -232,3 +235,25 @@ def expand_grid(strategy: Strategy[Any], grid: Mapping[str, Sequence[float]] | N
     if not keep.any():
         raise InputValidationError(f"{strategy.name} grid: no valid parameter set in {dict(grid)!r}")
     return {n: v[keep] for n, v in table.items()}
+
+
+def grouped_rows(table: ParamTable, key: str, block_rows: int = 512) -> Iterator[tuple[int, IntArray]]:
+    """The rows of ``table`` grouped by the (integer) value of column ``key``, in chunks of at most
+    ``block_rows``: ``(value, rows)`` pairs, values ascending, rows in table order within a group."""
+    values = table[key].astype(np.intp)
+    order = np.argsort(values, kind="stable")
+    starts = np.flatnonzero(np.r_[True, np.diff(values[order]) != 0])
+    ends = np.r_[starts[1:], len(order)]
+    for g0, g1 in zip(starts, ends, strict=True):
+        for c0 in range(g0, g1, block_rows):
+            yield int(values[order[g0]]), order[c0 : min(c0 + block_rows, g1)]
+
+
+def level_block(rows: IntArray, t0: int, enter: BoolArray, exit_: BoolArray) -> SignalBlock:
+    """A :class:`SignalBlock` from (rows x bars) enter / exit conditions (enter wins a tie)."""
+    return SignalBlock(rows=rows, t0=t0, signal=enter | exit_, enter=enter)
+
+
+def column(table: ParamTable, key: str, rows: IntArray) -> FloatArray:
+    """``table[key][rows]`` as a (len(rows), 1) column, to broadcast against one indicator row."""
+    return table[key][rows][:, None]

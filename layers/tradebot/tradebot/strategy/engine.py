@@ -1,144 +1,84 @@
-"""From signals to positions to returns: the one-set path model and the vectorized grid evaluator.
+"""Scores of many parameter sets at once: the vectorized grid evaluator.
 
-Position state (every engine): the state after bar t is long or flat. It starts flat at the first bar of
-the evaluated window; an ``enter`` signal while flat makes it long, an ``exit`` while long makes it
-flat, anything else changes nothing (see :mod:`tradebot.strategy.base`). A change decided at bar t's
-close fills at bar t+1's open, so the holding during bar t is the state after bar t-1. A decision on the
-window's last bar has no fill inside the window. Nothing at bar t reads data after bar t.
+:func:`evaluate_grid` returns, for every set of a :data:`~tradebot.strategy.base.ParamTable`, the
+:class:`~tradebot.strategy.metrics.ScoreDict` that :func:`evaluate_params` (the bar-by-bar account of
+:func:`~tradebot.strategy.simulate.simulate`) gives for that set alone, over the same window and with
+the same :class:`~tradebot.strategy.fills.FillModel`. Nothing loops over sets in Python. Two paths:
 
-Fractional-equity model (used to rank and score parameter sets; :mod:`tradebot.strategy.backtest` is the
-whole-share, cash-account version). Equity starts at 1 at the close of the window's first bar ``a``
-(nothing can be held yet: the earliest fill is bar a+1's open), is fully invested while long and marked at
-every close. With holdings ``h[t-1]`` (into bar t's open) and ``h[t]`` (after it), the equity growth over
-bar t is::
-
-    g[t] = (Open[t]/Close[t-1] if h[t-1] else 1) * (Close[t]/Open[t] if h[t] else 1)
-           * ((1 - commission) if h[t] != h[t-1] else 1)
-
-i.e. the overnight gap belongs to the position held overnight, the session to the position after the
-open fill, and each entry or exit costs ``commission`` as a fraction of equity. A round trip entered at
-bar e's open and exited at bar x's open earns ``(1-c)**2 * Open[x]/Open[e]``; a trade still open at the
-window's end is marked at its last close. ``n_trades`` counts entries (an open trade included). Daily
-returns are ``g - 1`` for bars a+1 .. stop-1; Sharpe, total return and max drawdown follow
-:mod:`tradebot.strategy.metrics`.
-
-:func:`fractional_equity` computes the whole equity path of one parameter set bar by bar (the plain
-reference). :func:`evaluate_grid` gives the same scores for thousands of sets without building a path per
-set: signals are compared as boolean (set x bar) blocks, the few bars where a state changes are extracted,
-and each trade's contribution is read from prefix sums of daily returns (Sharpe, total return) and from a
-sparse table of range max / min / max-drawdown of log(Close) (max drawdown, combined across a set's trades
-with its running peak). Cost: a few boolean passes over sets x bars plus O(trades).
+* **Trade-factor path** (the fill model is ``multiplicative``: fractional shares, all in, long only).
+  Equity after a trade is the equity before it times a factor, so no per-set equity path is needed. An
+  entry at bar e's open pays ``unit[e] = buy_price[e] * (1 + commission) + commission_per_share`` per
+  share and an exit at bar x's open receives ``out[x] = sell_price[x] * (1 - commission) -
+  commission_per_share``; while held, equity is ``equity_before * Close[t] / unit[e]``. Signals are
+  compared as boolean (set x bar) blocks, the few bars where a state changes are extracted, and each
+  trade's contribution is read from prefix sums of daily Close returns (Sharpe, Sortino, total return,
+  exposure) and from a sparse table of range max / min / max-drawdown of log(Close) (max drawdown,
+  combined across a set's trades with its running peak). Cost: a few boolean passes over sets x bars
+  plus O(trades).
+* **Account path** (any other fill model: whole shares, a fraction of equity, long/short). The state
+  changes are extracted the same way; the fills are then applied in time order for all sets together
+  (one vector step per fill number: cash, shares and fees as in the simulator), and the equity of a block
+  of sets is gathered as a (sets x bars) array ``cash + shares * Close`` from which the scores are
+  reduced row by row. Cost: O(sets x bars) float work in blocks of ~2 M cells.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from tradebot.errors import InputValidationError
 from tradebot.strategy.base import BoolArray, IntArray, ParamTable, Strategy, table_size
-from tradebot.strategy.metrics import ScoreDict, equity_scores, sharpe_from_sums
+from tradebot.strategy.fills import FillModel
+from tradebot.strategy.metrics import (
+    SCORE_KEYS,
+    ScoreDict,
+    cagr_pct_from_growth,
+    calmar_from,
+    equity_scores,
+    sharpe_from_sums,
+    sortino_from_sums,
+)
 from tradebot.strategy.prices import FloatArray, Prices
+from tradebot.strategy.simulate import buy_price, fees, sell_price, shares_for, simulate, window
+
+Int8Array = np.ndarray[Any, np.dtype[np.int8]]
+BLOCK_CELLS = 2_000_000  # sets x bars per block of the account path
 
 
 @dataclass(frozen=True)
 class GridScores:
-    """Scores of every set of a :data:`ParamTable`, as arrays in table order."""
+    """Scores of every set of a :data:`ParamTable`, as arrays in table order (see
+    :mod:`~tradebot.strategy.metrics` for the formulas)."""
 
     sharpe: FloatArray
+    sortino: FloatArray
     total_return_pct: FloatArray
+    cagr_pct: FloatArray
     max_drawdown_pct: FloatArray
+    calmar: FloatArray
+    exposure_pct: FloatArray
     n_trades: IntArray
 
     def __len__(self) -> int:
         return len(self.sharpe)
 
     def row(self, i: int) -> ScoreDict:
-        """Set ``i``'s scores with the keys of :class:`tradebot.models.Scores`."""
-        return {
-            "sharpe": float(self.sharpe[i]),
-            "total_return_pct": float(self.total_return_pct[i]),
-            "max_drawdown_pct": float(self.max_drawdown_pct[i]),
-            "n_trades": int(self.n_trades[i]),
-        }
+        """Set ``i``'s scores as a :class:`ScoreDict`."""
+        out: dict[str, Any] = {k: float(getattr(self, k)[i]) for k in SCORE_KEYS}
+        out["n_trades"] = int(self.n_trades[i])
+        return out  # type: ignore[return-value]
+
+    def column(self, key: str) -> FloatArray:
+        return np.asarray(getattr(self, key), dtype=np.float64)
 
 
-def check_commission(commission: float) -> float:
-    c = float(commission)
-    if not (math.isfinite(c) and 0.0 <= c < 0.5):
-        raise InputValidationError(f"commission must be a fraction in [0, 0.5), got {commission!r}")
-    return c
-
-
-def _window(prices: Prices, start: int, stop: int | None) -> tuple[int, int]:
-    stop = len(prices) if stop is None else int(stop)
-    start = int(start)
-    if not 0 <= start < stop <= len(prices):
-        raise InputValidationError(f"bad window [{start}, {stop}) for {len(prices)} bars")
-    return start, stop
+def _days(prices: Prices, start: int, stop: int) -> float:
+    return float((prices.index[stop - 1] - prices.index[start]).days)
 
 
 # --- one parameter set -----------------------------------------------------------------------------------
-
-
-def position_states(
-    enter: BoolArray, exit_: BoolArray, start: int = 0, stop: int | None = None
-) -> tuple[BoolArray, IntArray]:
-    """``(long, since)`` after every bar: ``long[t]`` is the state after bar t from signals of bars
-    ``start <= t < stop`` (flat before ``start`` and frozen after ``stop - 1``); ``since[t]`` is the bar
-    whose signal set that state, -1 while flat from the start."""
-    n = len(enter)
-    stop = n if stop is None else stop
-    long = np.zeros(n, dtype=bool)
-    since = np.full(n, -1, dtype=np.intp)
-    current, current_since, last = False, -1, start
-    for t in (np.flatnonzero(enter[start:stop] | exit_[start:stop]) + start).tolist():
-        want = bool(enter[t])  # a bar with both signals counts as enter
-        if want != current:
-            long[last:t] = current
-            since[last:t] = current_since
-            current, current_since, last = want, t, t
-    long[last:] = current
-    since[last:] = current_since
-    return long, since
-
-
-def holdings(long: BoolArray, start: int, stop: int) -> BoolArray:
-    """Position held during each bar (after its open fill): ``h[t] = long[t-1]`` for ``start < t < stop``,
-    False elsewhere (nothing is held during the window's first bar)."""
-    h = np.zeros(len(long), dtype=bool)
-    h[start + 1 : stop] = long[start : stop - 1]
-    return h
-
-
-def fractional_equity(
-    prices: Prices,
-    enter: BoolArray,
-    exit_: BoolArray,
-    *,
-    start: int = 0,
-    stop: int | None = None,
-    commission: float = 0.0,
-) -> tuple[FloatArray, int]:
-    """The fractional model's equity at the closes of bars ``start .. stop-1`` (1.0 at ``start``) and the
-    number of entries, computed bar by bar (see the module docstring)."""
-    start, stop = _window(prices, start, stop)
-    c = check_commission(commission)
-    long, _ = position_states(enter, exit_, start, stop - 1)  # a decision on bar stop-1 has no fill
-    h = holdings(long, start, stop)
-    t = np.arange(start + 1, stop)
-    before, after = h[t - 1], h[t]
-    o, cl = prices.open, prices.close
-    growth = (
-        np.where(before, o[t] / cl[t - 1], 1.0)
-        * np.where(after, cl[t] / o[t], 1.0)
-        * np.where(before != after, 1.0 - c, 1.0)
-    )
-    equity = np.concatenate([[1.0], np.cumprod(growth)])
-    return equity, int(np.count_nonzero(after & ~before))
 
 
 def evaluate_params(
@@ -148,15 +88,82 @@ def evaluate_params(
     *,
     start: int = 0,
     stop: int | None = None,
-    commission: float = 0.0,
+    fill: FillModel | None = None,
 ) -> ScoreDict:
-    """Scores of one parameter set in the fractional model, from its full equity path."""
+    """Scores of one parameter set over bars ``start .. stop-1``, from its simulated account."""
+    fill = fill or FillModel()
+    start, stop = window(prices, start, stop)
     enter, exit_ = strategy.signals(prices, strategy.parse_params(params))
-    equity, n_trades = fractional_equity(prices, enter, exit_, start=start, stop=stop, commission=commission)
-    return equity_scores(equity, n_trades)
+    sim = simulate(prices, enter, exit_, fill, start=start, stop=stop)
+    return equity_scores(
+        sim.equity,
+        sim.n_entries,
+        days=_days(prices, start, stop),
+        exposure_bars=int(np.count_nonzero(sim.shares)),
+    )
 
 
 # --- many parameter sets -------------------------------------------------------------------------------
+
+
+def _state_changes(
+    strategy: Strategy[Any], prices: Prices, table: ParamTable, start: int, stop: int, long_short: bool
+) -> tuple[IntArray, IntArray, Int8Array]:
+    """Signals that change the target state: (set, decision bar, new state in {-1, 0, 1}), grouped by
+    set, in bar order within a set. Only decisions that can fill inside the window (bar <= stop - 2)."""
+    sets: list[IntArray] = []
+    bars: list[IntArray] = []
+    ups: list[BoolArray] = []
+    last_decision = stop - 2
+    for blk in strategy.signal_blocks(prices, table, start, stop):
+        c0 = max(start - blk.t0, 0)
+        c1 = min(last_decision + 1 - blk.t0, blk.enter.shape[1])
+        if c1 <= c0:
+            continue
+        # flatnonzero on a contiguous copy is ~10x faster than a 2-d nonzero on a view
+        flat = np.flatnonzero(np.ascontiguousarray(blk.signal[:, c0:c1]))
+        r, c = np.divmod(flat, c1 - c0)
+        sets.append(blk.rows[r])
+        bars.append(c + (blk.t0 + c0))
+        ups.append(blk.enter[r, c + c0])
+    if not sets:
+        empty = np.zeros(0, dtype=np.intp)
+        return empty, empty, np.zeros(0, dtype=np.int8)
+    ev_set, ev_bar, ev_up = np.concatenate(sets), np.concatenate(bars), np.concatenate(ups)
+    state = np.where(ev_up, 1, -1 if long_short else 0).astype(np.int8)
+    # the state before a signal is the previous signal's state in the same set (flat at its first one)
+    prev = np.r_[np.int8(0), state[:-1]]
+    prev[np.r_[True, ev_set[1:] != ev_set[:-1]]] = 0
+    change = state != prev
+    return ev_set[change], ev_bar[change], state[change]
+
+
+def evaluate_grid(
+    prices: Prices,
+    strategy: Strategy[Any],
+    table: ParamTable,
+    *,
+    start: int = 0,
+    stop: int | None = None,
+    fill: FillModel | None = None,
+) -> GridScores:
+    """Scores of every set of ``table`` over bars ``start .. stop-1``; equal (to rounding) to
+    :func:`evaluate_params` of each set, without a Python loop over sets."""
+    fill = fill or FillModel()
+    start, stop = window(prices, start, stop)
+    n_sets = table_size(table)
+    ch_set, ch_bar, ch_state = _state_changes(strategy, prices, table, start, stop, fill.long_short)
+    if fill.multiplicative:
+        out = sell_price(prices.open, fill.slippage) * (1.0 - fill.commission) - fill.commission_per_share
+        if np.all(np.asarray(out)[start:stop] > 0):
+            return _trade_factor_scores(prices, n_sets, ch_set, ch_bar, ch_state > 0, start, stop, fill)
+    return _account_scores(prices, n_sets, ch_set, ch_bar, ch_state, start, stop, fill)
+
+
+def _empty_scores(n_sets: int) -> dict[str, Any]:
+    out: dict[str, Any] = {k: np.zeros(n_sets) for k in SCORE_KEYS}
+    out["n_trades"] = np.zeros(n_sets, dtype=np.intp)
+    return out
 
 
 def _floor_log2(x: IntArray) -> IntArray:
@@ -222,58 +229,20 @@ def _segmented_cummax(values: FloatArray, gid: IntArray) -> FloatArray:
     return np.maximum.accumulate(values + offset) - offset
 
 
-def _state_changes(
-    strategy: Strategy[Any], prices: Prices, table: ParamTable, start: int, stop: int
-) -> tuple[IntArray, IntArray, BoolArray]:
-    """Signals that change the state (set, bar, is_enter), grouped by set, in bar order within a set."""
-    sets: list[IntArray] = []
-    bars: list[IntArray] = []
-    ups: list[BoolArray] = []
-    last_decision = stop - 2  # a decision on bar stop-1 would fill after the window
-    for blk in strategy.signal_blocks(prices, table, start, stop):
-        c0 = max(start - blk.t0, 0)
-        c1 = min(last_decision + 1 - blk.t0, blk.enter.shape[1])
-        if c1 <= c0:
-            continue
-        # flatnonzero on a contiguous copy is ~10x faster than a 2-d nonzero on a view
-        flat = np.flatnonzero(np.ascontiguousarray(blk.signal[:, c0:c1]))
-        r, c = np.divmod(flat, c1 - c0)
-        sets.append(blk.rows[r])
-        bars.append(c + (blk.t0 + c0))
-        ups.append(blk.enter[r, c + c0])
-    if not sets:
-        empty = np.zeros(0, dtype=np.intp)
-        return empty, empty, np.zeros(0, dtype=bool)
-    ev_set, ev_bar, ev_up = np.concatenate(sets), np.concatenate(bars), np.concatenate(ups)
-    # the state before a signal is the previous signal of the same set (flat at the set's first one)
-    prev_long = np.r_[False, ev_up[:-1] & (ev_set[1:] == ev_set[:-1])]
-    change = ev_up != prev_long
-    return ev_set[change], ev_bar[change], ev_up[change]
-
-
-def evaluate_grid(
+def _trade_factor_scores(
     prices: Prices,
-    strategy: Strategy[Any],
-    table: ParamTable,
-    *,
-    start: int = 0,
-    stop: int | None = None,
-    commission: float = 0.0,
+    n_sets: int,
+    ch_set: IntArray,
+    ch_bar: IntArray,
+    ch_up: BoolArray,
+    start: int,
+    stop: int,
+    fill: FillModel,
 ) -> GridScores:
-    """Fractional-model scores of every set of ``table`` over bars ``start .. stop-1``; equal (to rounding)
-    to :func:`evaluate_params` of each set, without building per-set equity paths."""
-    start, stop = _window(prices, start, stop)
-    c = check_commission(commission)
-    n_sets = table_size(table)
-    sharpe = np.zeros(n_sets)
-    total = np.zeros(n_sets)
-    drawdown = np.zeros(n_sets)
-    n_trades = np.zeros(n_sets, dtype=np.intp)
-
-    ch_set, ch_bar, ch_up = _state_changes(strategy, prices, table, start, stop)
+    scores = _empty_scores(n_sets)
     entries = np.flatnonzero(ch_up)
     if len(entries) == 0:
-        return GridScores(sharpe, total, drawdown, n_trades)
+        return GridScores(**scores)
     # changes alternate enter/exit within a set: an entry's exit is the next change of the same set
     nxt = np.minimum(entries + 1, len(ch_set) - 1)
     closed = (entries + 1 < len(ch_set)) & (ch_set[nxt] == ch_set[entries])
@@ -283,22 +252,25 @@ def evaluate_grid(
     end = np.where(closed, x - 1, stop - 1)  # last bar held at its close
 
     o, cl = prices.open, prices.close
-    keep = 1.0 - c
-    lc = math.log1p(-c)
-    log_o, log_c = np.log(o), np.log(cl)
+    c, cps, slip = fill.commission, fill.commission_per_share, fill.slippage
+    unit = buy_price(o[e], slip) * (1.0 + c) + cps  # paid per share at entry
+    out = np.where(closed, sell_price(o[x], slip) * (1.0 - c) - cps, 1.0)  # received per share at exit
+    log_unit, log_out, log_c = np.log(unit), np.log(out), np.log(cl)
     daily = np.zeros(len(cl))
     daily[1:] = cl[1:] / cl[:-1] - 1.0
     s1 = np.concatenate([[0.0], np.cumsum(daily)])
     s2 = np.concatenate([[0.0], np.cumsum(daily * daily)])
+    s3 = np.concatenate([[0.0], np.cumsum(np.minimum(daily, 0.0) ** 2)])
 
     # daily returns of each trade: entry bar, bars held close to close, exit bar
-    r_entry = keep * cl[e] / o[e] - 1.0
-    r_exit = np.where(closed, keep * o[x] / cl[x - 1] - 1.0, 0.0)
+    r_entry = cl[e] / unit - 1.0
+    r_exit = np.where(closed, out / cl[x - 1] - 1.0, 0.0)
     sum_r = r_entry + (s1[end + 1] - s1[e + 1]) + r_exit
     sum_r2 = r_entry * r_entry + (s2[end + 1] - s2[e + 1]) + r_exit * r_exit
-    # log equity relative to the level before the trade: lc + log_c[t] - log_o[e] while held
-    base = lc - log_o[e]
-    log_ret = np.where(closed, 2.0 * lc + log_o[x] - log_o[e], base + log_c[end])
+    sum_d2 = np.minimum(r_entry, 0.0) ** 2 + (s3[end + 1] - s3[e + 1]) + np.minimum(r_exit, 0.0) ** 2
+    # log equity relative to the level before the trade: log_c[t] - log_unit while held
+    base = -log_unit
+    log_ret = np.where(closed, log_out - log_unit, base + log_c[end])
     hi, lo_, dd_inside = _RangeStats(log_c).query(e, end)
     rel_max, rel_min = base + hi, base + lo_
     rel_peak = np.where(closed, np.maximum(rel_max, log_ret), rel_max)
@@ -319,10 +291,120 @@ def evaluate_grid(
 
     rows = tr_set[starts]
     n_returns = stop - start - 1
-    sharpe[rows] = sharpe_from_sums(
-        np.add.reduceat(sum_r, starts), np.add.reduceat(sum_r2, starts), n_returns
-    )
-    total[rows] = np.expm1(set_log_ret) * 100.0
-    drawdown[rows] = np.expm1(-np.maximum.reduceat(dd, starts)) * 100.0
-    n_trades[rows] = np.diff(np.r_[starts, len(tr_set)])
-    return GridScores(sharpe, total, drawdown, n_trades)
+    total_r = np.add.reduceat(sum_r, starts)
+    scores["sharpe"][rows] = sharpe_from_sums(total_r, np.add.reduceat(sum_r2, starts), n_returns)
+    scores["sortino"][rows] = sortino_from_sums(total_r, np.add.reduceat(sum_d2, starts), n_returns)
+    scores["total_return_pct"][rows] = np.expm1(set_log_ret) * 100.0
+    scores["max_drawdown_pct"][rows] = np.expm1(-np.maximum.reduceat(dd, starts)) * 100.0
+    scores["exposure_pct"][rows] = 100.0 * np.add.reduceat(end - e + 1, starts) / (stop - start)
+    scores["n_trades"][rows] = np.diff(np.r_[starts, len(tr_set)])
+    return _finish(scores, _days(prices, start, stop))
+
+
+def _finish(scores: dict[str, Any], days: float) -> GridScores:
+    scores["cagr_pct"] = cagr_pct_from_growth(1.0 + scores["total_return_pct"] / 100.0, days)
+    scores["calmar"] = calmar_from(scores["cagr_pct"], scores["max_drawdown_pct"])
+    return GridScores(**scores)
+
+
+def _apply_fills(
+    prices: Prices,
+    ch_set: IntArray,
+    ch_bar: IntArray,
+    ch_state: Int8Array,
+    fill: FillModel,
+) -> tuple[FloatArray, FloatArray, BoolArray]:
+    """Cash and shares after each state change, and whether it opened a position: the simulator's
+    account, stepped for all sets at once (one step per fill number)."""
+    n = len(ch_set)
+    cash_after, shares_after = np.empty(n), np.empty(n)
+    opened = np.zeros(n, dtype=bool)
+    first = np.flatnonzero(np.r_[True, ch_set[1:] != ch_set[:-1]])
+    counts = np.diff(np.r_[first, n])
+    order = np.argsort(-counts, kind="stable")  # most changes first: active sets are a prefix
+    first, counts = first[order], counts[order]
+    cash = np.full(len(first), float(fill.cash))
+    shares = np.zeros(len(first))
+    o, slip = prices.open, fill.slippage
+    for k in range(int(counts[0]) if len(counts) else 0):
+        m = int(np.searchsorted(-counts, -k, side="left"))  # sets with more than k changes
+        idx = first[:m] + k
+        t = ch_bar[idx] + 1
+        cash, shares = cash[:m], shares[:m]
+        p_buy, p_sell = buy_price(o[t], slip), sell_price(o[t], slip)
+        # close what is held (as simulate: a long sells, a short buys back)
+        long_fee = fees(shares, p_sell, fill)
+        short_fee = fees(-shares, p_buy, fill)
+        cash = np.where(
+            shares > 0,
+            cash + shares * p_sell - long_fee,
+            np.where(shares < 0, cash - (-shares * p_buy + short_fee), cash),
+        )
+        # open the new position, sized from the cash
+        new = ch_state[idx]
+        price = np.where(new > 0, p_buy, p_sell)
+        q = shares_for(cash, price, fill)
+        go = (new != 0) & (q > 0)
+        fee = fees(q, price, fill)
+        cash = np.where(go, np.where(new > 0, cash - (q * price + fee), cash + (q * price - fee)), cash)
+        shares = np.where(go, np.where(new > 0, q, -q), 0.0)
+        cash_after[idx], shares_after[idx], opened[idx] = cash, shares, go
+    return cash_after, shares_after, opened
+
+
+def _account_scores(
+    prices: Prices,
+    n_sets: int,
+    ch_set: IntArray,
+    ch_bar: IntArray,
+    ch_state: Int8Array,
+    start: int,
+    stop: int,
+    fill: FillModel,
+) -> GridScores:
+    scores = _empty_scores(n_sets)
+    if len(ch_set) == 0:
+        return GridScores(**scores)
+    cash_after, shares_after, opened = _apply_fills(prices, ch_set, ch_bar, ch_state, fill)
+    n = stop - start
+    close = prices.close[start:stop]
+    first = np.flatnonzero(np.r_[True, ch_set[1:] != ch_set[:-1]])
+    bounds = np.r_[first, len(ch_set)]
+    sets = ch_set[first]
+    per_block = max(1, BLOCK_CELLS // n)
+    n_returns = n - 1
+    col = np.arange(n)
+    for b0 in range(0, len(sets), per_block):
+        g = slice(b0, min(b0 + per_block, len(sets)))
+        rows = sets[g]
+        lo, hi = bounds[b0], bounds[g.stop]
+        local = np.repeat(np.arange(len(rows)), np.diff(bounds[b0 : g.stop + 1]))
+        fbar = ch_bar[lo:hi] + 1 - start
+        applied = np.bincount(local * n + fbar, minlength=len(rows) * n).reshape(len(rows), n)
+        applied = np.cumsum(applied, axis=1)  # changes filled by each bar's open
+        offset = bounds[b0 : g.stop, None]  # each set's first change
+        seg = np.maximum(applied - 1 + offset, offset)
+        cash = np.where(applied > 0, cash_after[seg], float(fill.cash))
+        shares = np.where(applied > 0, shares_after[seg], 0.0)
+        equity = cash + shares * close
+        busted = equity <= 0
+        bust_bar = np.where(busted.any(axis=1), np.argmax(busted, axis=1), n)
+        if (bust_bar < n).any():
+            after = col >= bust_bar[:, None]
+            equity[after] = 0.0
+            shares[after] = 0.0
+        prev = equity[:, :-1]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r = np.where(prev > 0, equity[:, 1:] / prev - 1.0, 0.0)
+        total_r = r.sum(axis=1)
+        scores["sharpe"][rows] = sharpe_from_sums(total_r, (r * r).sum(axis=1), n_returns)
+        scores["sortino"][rows] = sortino_from_sums(total_r, (np.minimum(r, 0.0) ** 2).sum(axis=1), n_returns)
+        scores["total_return_pct"][rows] = (equity[:, -1] / equity[:, 0] - 1.0) * 100.0
+        peak = np.maximum.accumulate(equity, axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(peak > 0, equity / peak, 1.0)
+        scores["max_drawdown_pct"][rows] = (ratio.min(axis=1) - 1.0) * 100.0
+        scores["exposure_pct"][rows] = 100.0 * np.count_nonzero(shares, axis=1) / n
+        counted = opened[lo:hi] & (fbar <= bust_bar[local])
+        scores["n_trades"][rows] = np.bincount(local, weights=counted, minlength=len(rows)).astype(np.intp)
+    return _finish(scores, _days(prices, start, stop))

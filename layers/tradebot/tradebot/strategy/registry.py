@@ -12,7 +12,14 @@ from typing import Any, TypeVar
 from tradebot.errors import InputValidationError
 from tradebot.strategy.base import Strategy
 
-BUILTIN_MODULES: tuple[str, ...] = ("tradebot.strategy.sma_crossover",)
+BUILTIN_MODULES: tuple[str, ...] = (
+    "tradebot.strategy.sma_crossover",
+    "tradebot.strategy.ema_crossover",
+    "tradebot.strategy.rsi_reversion",
+    "tradebot.strategy.bollinger_reversion",
+    "tradebot.strategy.donchian_breakout",
+    "tradebot.strategy.ts_momentum",
+)
 
 _REGISTRY: dict[str, Strategy[Any]] = {}
 _loaded = False
