@@ -128,7 +128,8 @@ def fetch(
         TimeElapsedColumn(),
         console=err,
     ) as progress:
-        task = progress.add_task(f"{src.name} -> {store.name}", total=len(wanted))
+        progress.console.print(f"[dim]{src.name} -> {store.name}[/dim]")
+        task = progress.add_task("fetching", total=len(wanted))
         for chunk in _chunks(wanted, getattr(src, "batch_size", 10)):
             try:
                 result = update_history(src, store, chunk, first, last, up_to=up_to)
