@@ -58,7 +58,7 @@ class PipelineRequest(Contract):
     symbols: list[Symbol] | None = Field(default=None, min_length=1, max_length=500)
     strategy: str | None = None
     # fail the run (DataQualityError) when more than this fraction of the symbols cannot be loaded;
-    # None: tradebot.data.quality.DEFAULT_MAX_FAILED_FRACTION (0.5)
+    # None: tradebot.data.fetch.DEFAULT_MAX_FAILED_FRACTION (0.5)
     max_failed_fraction: float | None = Field(default=None, ge=0, le=1)
 
 
