@@ -7,7 +7,7 @@ SQS, data sources) are built once per process in :class:`Runtime`.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from functools import cache, cached_property, lru_cache
 from typing import Any
@@ -43,12 +43,15 @@ from tradebot.models import (
     Signal,
     SignalsEvent,
     SignalsResult,
+    WalkForwardFold,
 )
 from tradebot.portfolio import PortfolioStore
 from tradebot.settings import Settings, get_settings
-from tradebot.strategy import get_strategy, latest_signal, optimize
+from tradebot.strategy import FillModel, get_strategy, latest_signal, optimize
+from tradebot.strategy.optimizer import max_folds
 
 LOOKBACK_DAYS = 3 * 365  # calendar days of history each run loads (~750 sessions)
+WALK_FORWARD_FOLDS = 3  # fewer when the history is short (each test window >= 20 bars)
 DEFAULT_UNIVERSE = ["SPY", "QQQ", "IWM", "EFA", "TLT", "GLD"]
 
 
@@ -189,7 +192,12 @@ def optimize_strategy(event: OptimizeEvent, rt: Runtime) -> OptimizeResult:
         age = (event.as_of - stored.optimized_on).days
         if 0 <= age <= rt.settings.params_max_age_days:
             return stored.model_copy(update={"reoptimized": False, "evaluated": 0})
-    outcome = optimize(_bars_for(event.bars, event.symbol), event.strategy)
+    # walk-forward over the run's history, costs as the paper broker charges them (fractional sizing:
+    # the scores do not depend on the account's size)
+    bars = _bars_for(event.bars, event.symbol)
+    risk = rt.config.load().risk
+    fill = FillModel(fractional=True, commission=risk.commission_rate, slippage_bps=risk.slippage_bps)
+    outcome = optimize(bars, event.strategy, fill=fill, folds=max_folds(len(bars), WALK_FORWARD_FOLDS))
     result = OptimizeResult(
         symbol=event.symbol,
         strategy=event.strategy,
@@ -199,6 +207,10 @@ def optimize_strategy(event: OptimizeEvent, rt: Runtime) -> OptimizeResult:
         optimized_on=event.as_of,
         reoptimized=True,
         evaluated=outcome.evaluated,
+        objective=outcome.objective,
+        walk_forward=[WalkForwardFold.model_validate(asdict(f)) for f in outcome.folds]
+        if len(outcome.folds) > 1
+        else [],
     )
     rt.ddb.put_item(
         TableName=rt.settings.state_table, Item={**key, "result": {"S": result.model_dump_json()}}
