@@ -118,7 +118,11 @@ def fetch(
         raise _fail(f"[red]--start[/red] {first} is after --end {last}")
     store = DirectoryStore(out_dir)
     if src.synthetic:
+        from tradebot.data.csv_source import mark_synthetic
+
         err.print(SYNTHETIC_NOTE)
+        store.directory.mkdir(parents=True, exist_ok=True)
+        mark_synthetic(store.directory, src.name)  # so --source csv:DIR labels them synthetic too
     results: list[HistoryResult] = []
     error: TradebotError | None = None
     with Progress(

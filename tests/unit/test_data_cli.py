@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from tests.market_fakes import install_fake_yahoo, session_bars, write_csv_dir
 from tradebot.calendar import get_calendar
+from tradebot.data import source_from_spec
 from tradebot.data.csv_source import read_yahoo_csv
 from tradebot_local.cli import app
 
@@ -77,6 +78,12 @@ def test_fetch_the_sample_is_labelled_synthetic(tmp_path):
     assert result.exit_code == 0, result.output
     assert "SYNTHETIC" in result.stderr and "SYNTHETIC" in result.stdout
     assert read_yahoo_csv(tmp_path / "SYN-A.csv").index[-1] == pd.Timestamp("2025-12-31")
+    # the directory stays labelled: used as a source, its bars are synthetic
+    assert "SYNTHETIC" in (tmp_path / "SYNTHETIC.txt").read_text()
+    assert source_from_spec(f"csv:{tmp_path}").synthetic is True
+    checked = invoke("check", "--source", f"csv:{tmp_path}", "--as-of", "2025-12-31", "--min-bars", "20")
+    assert checked.exit_code == 0, checked.output
+    assert "SYNTHETIC" in checked.stdout
 
 
 @pytest.mark.parametrize(
