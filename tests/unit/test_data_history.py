@@ -224,3 +224,16 @@ def test_property_incremental_updates_equal_one_full_fetch(cuts: list[int]) -> N
     # after the first run, no request starts earlier than two bars before the stored end
     for _, start, _ in source.calls[1:]:
         assert start is not None and start >= sessions[sorted(cuts)[0] - 1].date()
+
+
+def test_an_as_of_before_the_stored_history_is_no_data() -> None:
+    source, store = FakeSource(universe()), MemoryStore()
+    run(source, store, day(0), start=date(2024, 6, 1))
+    result = update_history(
+        source, store, ["AAA"], date(2024, 1, 1), date(2024, 5, 1), up_to=date(2024, 5, 1)
+    )
+    assert result.frames == {}
+    assert (
+        result.failures["AAA"]
+        == "no data: the stored bars (2024-06-03..2024-07-05) have none in 2024-01-01..2024-05-01"
+    )

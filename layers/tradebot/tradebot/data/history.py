@@ -282,7 +282,8 @@ def update_history(
             continue
         window = slice_bars(frame, start, end)
         if window.empty:
-            result.failures[symbol] = f"no data: the stored bars end {frame.index[-1].date()}, before {start}"
+            stored_range = f"{frame.index[0].date()}..{frame.index[-1].date()}"
+            result.failures[symbol] = f"no data: the stored bars ({stored_range}) have none in {start}..{end}"
         else:
             result.frames[symbol] = window[list(BAR_COLUMNS)]
     return result
