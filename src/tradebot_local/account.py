@@ -40,7 +40,10 @@ def build_executor(source: BarSource) -> Executor:
         portfolios=PortfolioStore(settings.state_table, ddb),
         config=config,
         broker=PaperBroker(
-            BarSourcePrices(source, clock=SystemClock()), risk.commission_rate, risk.slippage_bps
+            BarSourcePrices(source, clock=SystemClock()),
+            risk.commission_rate,
+            risk.slippage_bps,
+            clock=SystemClock(),
         ),
         clock=SystemClock(),
         sleep=_no_sleep,
@@ -58,14 +61,36 @@ def settle(report: RunReport) -> ExecutorReport | None:
         fetch.get("source") or settings.data_source, cache_dir=settings.yfinance_cache_dir
     )
     executed = build_executor(source).drain()
+    # The session's orders as the ledger has them: with a persisted local account a re-run of the same
+    # day shows the orders and fills its first run recorded (and adds none).
+    ledger = OrderLedger(settings.ledger_table)
+    entries = [ledger.get(o["order_id"]) for o in trade.get("orders", [])]
+    recorded = [e for e in entries if e is not None]
     report.orders = [
-        {k: o[k] for k in ("order_id", "symbol", "side", "quantity", "reference_price", "reason")}
-        for o in trade.get("orders", [])
+        {
+            **{
+                k: o[k]
+                for k in ("order_id", "run_id", "symbol", "side", "quantity", "reference_price", "reason")
+            },
+            "status": e.status if e else "UNKNOWN",
+            "status_reason": e.reason if e else "",
+        }
+        for o, e in zip(trade.get("orders", []), entries, strict=True)
     ]
-    report.fills = [f.model_dump(mode="json") for f in executed.filled]
-    report.awaiting_open = list(executed.awaiting_open)
-    report.rejected = [{"order_id": oid, "reason": reason} for oid, reason in executed.rejected]
-    report.portfolio = portfolio_snapshot(source, fetch, [f.session for f in executed.filled])
+    session_fills = [e.fill for e in recorded if e.fill is not None]
+    ids = {f.order_id for f in session_fills}
+    # plus earlier sessions' orders that were waiting for their open and filled in this drain
+    report.fills = [
+        f.model_dump(mode="json")
+        for f in session_fills + [f for f in executed.filled if f.order_id not in ids]
+    ]
+    report.awaiting_open = [e.order.order_id for e in recorded if e.status == "ACCEPTED"]
+    report.rejected = [
+        {"order_id": e.order.order_id, "reason": e.reason} for e in recorded if e.status == "REJECTED"
+    ]
+    report.portfolio = portfolio_snapshot(
+        source, fetch, [date.fromisoformat(f["session"]) for f in report.fills]
+    )
     return executed
 
 

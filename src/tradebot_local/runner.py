@@ -22,6 +22,7 @@ import boto3
 from tradebot.models import PipelineRequest
 from tradebot_local.emulator import REGION, LambdaDispatcher, emulated_aws
 from tradebot_local.handlers import load_handler
+from tradebot_local.paper_account import AccountFile
 from tradebot_local.provision import LocalDeployment, deploy
 
 # Local-only Powertools settings: no X-Ray daemon here, metrics would only clutter the terminal.
@@ -81,13 +82,16 @@ class RunReport:
 
 @contextmanager
 def local_stack(
-    dispatcher: LambdaDispatcher | None = None,
+    dispatcher: LambdaDispatcher | None = None, account: AccountFile | None = None
 ) -> Iterator[tuple[LocalDeployment, LambdaDispatcher]]:
-    """The emulator with template.yaml deployed, the functions' environment set and handlers registered."""
+    """The emulator with template.yaml deployed, the functions' environment set and handlers registered;
+    with ``account``, the saved local paper account restored into its tables."""
     from tradebot.pipeline import reset_runtime
 
     with emulated_aws(dispatcher) as disp:
         dep = deploy()
+        if account is not None:
+            account.restore(boto3.client("dynamodb", region_name=REGION), dep.refs)
         with mock.patch.dict(os.environ, {**dep.environment, **LOCAL_ENVIRONMENT}):
             reset_runtime()
             for name, folder in dep.functions.items():
@@ -163,13 +167,17 @@ def run_pipeline(
     execution_name: str | None = None,
     on_invoke: Callable[[str, Any], None] | None = None,
     timeout_s: float = 300,
+    account: AccountFile | None = None,
 ) -> RunReport:
-    """Deploy, run one execution, drain the queue with the executor, and report."""
+    """Deploy, restore the local paper account (``account``, default :meth:`AccountFile.default`), run one
+    execution, drain the queue with the executor, save the account, and report."""
     dispatcher = LambdaDispatcher()
     dispatcher.on_invoke = on_invoke
-    with local_stack(dispatcher) as (dep, _):
+    account = account or AccountFile.default()
+    with account.locked(), local_stack(dispatcher, account) as (dep, _):
         report = start_and_wait(dep, request, execution_name, timeout_s)
         from tradebot_local.account import settle
 
         settle(report)
+        account.save(boto3.client("dynamodb", region_name=REGION), dep.refs)
         return report
