@@ -519,3 +519,47 @@ def test_sigterm_sets_the_stop_event() -> None:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+# --- visibility extension -------------------------------------------------------------------------------
+
+
+class RecordingVisibility:
+    def __init__(self, sqs: Any) -> None:
+        self._sqs = sqs
+        self.extensions: list[list[int]] = []
+
+    def change_message_visibility_batch(self, **kwargs: Any) -> Any:
+        self.extensions.append([e["VisibilityTimeout"] for e in kwargs["Entries"]])
+        return self._sqs.change_message_visibility_batch(**kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sqs, name)
+
+
+def test_a_slow_batch_keeps_its_remaining_messages_invisible(env: Env) -> None:
+    orders = [env.order("BUY", 1, symbol) for symbol in ("SPY", "QQQ", "IWM")]
+    for order in orders:
+        env.send(order)
+    inner = PaperBroker(env.prices, commission_rate=0.0, slippage_bps=0.0)
+
+    class SlowBroker:
+        def execute(self, order: Order) -> Any:
+            env.clock.advance(70)  # each fill takes 70 s of (injected) time
+            return inner.execute(order)
+
+    sqs = RecordingVisibility(env.sqs)
+    report = env.executor(sqs=sqs, broker=SlowBroker(), visibility_timeout_seconds=120).poll_once()
+    # 70 s >= 120/2 after the first message: the other two are extended; after the second, the last one
+    assert sqs.extensions == [[120, 120], [120]]
+    assert (report.extended, len(report.filled)) == (3, 3)
+    assert env.queue_counts() == (0, 0)
+    env.assert_consistent()
+
+
+def test_a_fast_batch_is_not_extended(env: Env) -> None:
+    for symbol in ("SPY", "QQQ"):
+        env.send(env.order("BUY", 1, symbol))
+    sqs = RecordingVisibility(env.sqs)
+    report = env.executor(sqs=sqs).poll_once()
+    assert (sqs.extensions, report.extended, len(report.filled)) == ([], 0, 2)
