@@ -68,6 +68,8 @@ class RunReport:
             "synthetic": fetch.get("synthetic"),
             "market_open": fetch.get("market_open"),
             "skipped": fetch.get("skipped", []),
+            "quality_report": fetch.get("quality"),
+            "data_warnings": fetch.get("warnings", 0),
             "signals": self.output.get("signals", {}).get("signals", []),
             "orders": self.orders,
             "fills": self.fills,

@@ -35,7 +35,9 @@ def test_happy_path_orders_are_filled_at_the_next_open(stack):
     assert names[:3] == ["FetchMarketData", "IsMarketOpen", "OptimizeStrategy"]
     assert names[-3:] == ["PaperTrade", "RecordRun", "Done"]
     assert names.count("OptimizeSymbol") == len(report.output["fetch"]["symbols"]) == 5
-    assert run_item(stack, "happy")["status"]["S"] == "SUCCEEDED"
+    item = run_item(stack, "happy")
+    assert item["status"]["S"] == "SUCCEEDED"
+    assert item["quality_report"]["S"] == report.output["fetch"]["quality"]["key"]
     # and the output is labelled synthetic
     assert report.output["fetch"]["synthetic"] is True
     assert all(s.startswith("SYN-") for s in report.output["fetch"]["symbols"])

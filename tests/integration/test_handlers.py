@@ -35,7 +35,8 @@ def test_fetch_archives_one_object_and_reports(stack):
     result = invoke("fetch_market_data", event("fetch_market_data"))
     assert result["market_open"] and result["tradable"] and result["synthetic"]
     assert result["bars"] == event("optimize_strategy")["bars"]
-    assert aws_state(stack)["DataBucket"] == [result["bars"]["key"]]
+    # the run's bars and its quality report, nothing else
+    assert sorted(aws_state(stack)["DataBucket"]) == sorted([result["bars"]["key"], result["quality"]["key"]])
 
 
 def test_the_chain_of_sample_events(stack):
