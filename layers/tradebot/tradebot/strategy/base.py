@@ -67,7 +67,7 @@ class SignalBlock:
     ``(len(rows), n_columns)`` and column ``j`` is bar ``t0 + j``. ``signal`` marks the bars with a signal
     (``enter | exit``); where it is true, ``enter`` tells which (True: enter, False: exit). Elsewhere
     ``enter`` is ignored, so a strategy may pass any array that is right at the signal bars (e.g. "fast
-    above slow" for a crossover).
+    above slow" for a crossover). Every set of the table must be in exactly one block.
     """
 
     rows: IntArray
