@@ -260,17 +260,17 @@ def backtest_command(
     trades: Annotated[int, typer.Option("--trades", help="trades to list (the last N)")] = 10,
     as_json: JsonOpt = False,
 ) -> None:
-    """Backtest one strategy on one symbol: statistics, trades, optional equity plot."""
-    from tradebot.strategy import backtest
+    """Backtest one strategy on one symbol: statistics, trades, optional equity plot. Parameters not
+    given with --param keep the strategy's defaults."""
+    from tradebot.strategy import backtest, get_strategy
 
     def body() -> tuple[Loaded, BacktestResult]:
         fill = make_fill(
             cash, commission, commission_per_share, slippage_bps, fractional, size_fraction, long_short
         )
         loaded = load_bars(data, symbol, start, end)
-        result = backtest(
-            loaded.bars, strategy, parse_params(param) or None, fill=fill, adjust=_adjust(adjust)
-        )
+        params = {**get_strategy(strategy).default_params.as_dict(), **parse_params(param)}
+        result = backtest(loaded.bars, strategy, params, fill=fill, adjust=_adjust(adjust))
         return loaded, result
 
     loaded, result = _run(body)
