@@ -432,7 +432,12 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_multi:
         rows = bench_multi(args.symbols, args.bars, args.workers)
         print_rows(f"Multi-symbol: SMA grid on {args.symbols} series x {args.bars:,} bars, fractional", rows)
-        print(f"  speed-up with {args.workers} processes: {rows[0].seconds / rows[1].seconds:.2f}x")
+        cpu = float(rows[1].note.split("CPU ")[1].split(" s")[0])
+        print(
+            f"  speed-up with {args.workers} processes: {rows[0].seconds / rows[1].seconds:.2f}x "
+            f"(CPU s / wall s of the parallel run: {cpu / rows[1].seconds:.2f} cores actually used; "
+            "other processes on the machine compete for them)"
+        )
     return 0
 
 

@@ -11,6 +11,10 @@ Price adjustment (``adjust``):
 * ``"total_return"``: Open, High, Low and Close are all multiplied by ``Adj Close / Close`` of their bar,
   so the series is a total-return series (dividends reinvested) with the bar's shape preserved. Needs an
   "Adj Close" column with positive values. Backtests on it report prices in adjusted units.
+  Yahoo's Adj Close is back-adjusted (a later dividend lowers every earlier price by the same factor), so
+  absolute levels are not the prices traded then; every strategy here compares prices with prices of
+  the same series (ratios), which a common factor does not change, so the signals stay point-in-time.
+  Whole-share sizing on adjusted prices is approximate: prefer fractional shares with it.
 
 Indicators are cached per window on the :class:`Prices` object, so a grid of thousands of parameter sets
 computes each distinct window once.
