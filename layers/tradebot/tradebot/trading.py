@@ -2,13 +2,15 @@
 
 Sizing rule (documented in README "Orders and the paper account"):
 - each symbol with a positive target gets ``weight * allocation`` of equity, where ``allocation`` is
-  ``min(max_position_weight, max_gross_exposure / n_targets)`` so the gross exposure limit holds;
+  ``min(max_position_weight, (max_gross_exposure - unmanaged) / n_targets)`` so the gross exposure limit
+  holds (``unmanaged``: the weight of holdings no signal speaks for, which are left alone);
 - at most ``max_positions`` long targets (symbols already held first, then in the signals' order);
 - target quantity = floor(target value / last close); orders are the difference to the position the
   account will hold once its pending orders (NEW or ACCEPTED, from earlier sessions) have filled;
 - sells are planned first (never more than is held and not already being sold); buys are then cut to the
-  cash available: cash, minus what pending buys may cost, plus this plan's sells, with commission and
-  slippage headroom (a LIMIT buy's worst case is exact: its limit plus commission); orders below
+  cash available: cash, minus what pending buys may cost, plus what this plan's sells at least bring in,
+  with commission and slippage headroom (a LIMIT order's worst case is exact: its limit), and to the gross
+  exposure left once the sells have filled (pending orders included, at today's closes); orders below
   ``min_order_value`` are dropped (a sell that closes a position is kept); at most ``max_orders_per_run``
   orders (sells first).
 Long-only: negative targets mean flat.
@@ -47,6 +49,15 @@ def worst_case_cost(order: Order, risk: RiskLimits) -> float:
     return order.quantity * order.reference_price * (1 + risk.commission_rate + risk.slippage_bps / 10_000)
 
 
+def worst_case_proceeds(order: Order, risk: RiskLimits) -> float:
+    """What a SELL at least brings in: a LIMIT never fills below its limit; a MARKET order is assumed to
+    fill at its reference price less slippage, then less commission."""
+    if order.limit_price is not None:
+        return order.quantity * order.limit_price * (1 - risk.commission_rate)
+    price = order.reference_price * (1 - risk.slippage_bps / 10_000)
+    return order.quantity * price * (1 - risk.commission_rate)
+
+
 def plan_orders(
     signals: list[Signal],
     portfolio: Portfolio,
@@ -76,7 +87,13 @@ def plan_orders(
             for s in held_first[risk.max_positions :]
         ]
         held_first = held_first[: risk.max_positions]
-    allocation = min(risk.max_position_weight, risk.max_gross_exposure / max(1, len(held_first)))
+    # holdings no signal speaks for (e.g. dropped from the universe) stay, and use up gross exposure
+    marks = {o.symbol: o.reference_price for o in pending} | {
+        s: p.avg_price for s, p in portfolio.positions.items()
+    }
+    unmanaged = sum(q * marks[s] for s, q in expected.items() if s not in closes and q > 0)
+    share = max(0.0, risk.max_gross_exposure - unmanaged / equity) if equity > 0 else 0.0
+    allocation = min(risk.max_position_weight, share / max(1, len(held_first)))
     targets = {
         s.symbol: max(0, math.floor(s.target_weight * allocation * equity / s.close)) for s in held_first
     }
@@ -117,24 +134,37 @@ def plan_orders(
         if quantity > 0:
             sells.append(make(signal, "SELL", quantity))
 
-    cost_factor = 1 + risk.commission_rate + risk.slippage_bps / 10_000
     cash = portfolio.cash - sum(worst_case_cost(o, risk) for o in pending if o.side == "BUY")
-    cash += sum(o.quantity * o.reference_price / cost_factor for o in sells)
+    cash += sum(worst_case_proceeds(o, risk) for o in sells)
     orders = [
         o
         for o in sells
         if o.quantity * o.reference_price >= risk.min_order_value or o.quantity == held.get(o.symbol, 0)
     ]
+    # what stays exposed once the kept sells have filled (pending buys included, marked at today's closes)
+    after_sells = dict(expected)
+    for o in orders:
+        after_sells[o.symbol] -= o.quantity
+    prices = marks | closes
+    exposure = sum(q * prices[s] for s, q in after_sells.items() if q > 0)
+    room = risk.max_gross_exposure * equity - exposure
     for signal, quantity in buys:
         per_share = worst_case_cost(make(signal, "BUY", 1), risk)
-        affordable = math.floor(max(cash, 0.0) / per_share)
-        qty = min(quantity, affordable)
+        by_cash = math.floor(max(cash, 0.0) / per_share)
+        by_exposure = math.floor(max(room, 0.0) / signal.close)
+        qty = min(quantity, by_cash, by_exposure)
         if qty < quantity:
-            notes.append(f"{signal.symbol}: buy cut from {quantity} to {qty} shares by available cash")
+            limit = (
+                "available cash"
+                if by_cash <= by_exposure
+                else f"max_gross_exposure={risk.max_gross_exposure:g}"
+            )
+            notes.append(f"{signal.symbol}: buy cut from {quantity} to {qty} shares by {limit}")
         if qty <= 0 or qty * signal.close < risk.min_order_value:
             notes.append(f"{signal.symbol}: order below min_order_value={risk.min_order_value:g}, skipped")
             continue
         cash -= qty * per_share
+        room -= qty * signal.close
         orders.append(make(signal, "BUY", qty))
     if len(orders) > risk.max_orders_per_run:
         notes += [
