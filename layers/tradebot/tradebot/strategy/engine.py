@@ -18,8 +18,9 @@ the same :class:`~tradebot.strategy.fills.FillModel`. Nothing loops over sets in
 * **Account path** (any other fill model: whole shares, a fraction of equity, long/short). The state
   changes are extracted the same way; the fills are then applied in time order for all sets together
   (one vector step per fill number: cash, shares and fees as in the simulator), and the equity of a block
-  of sets is gathered as a (sets x bars) array ``cash + shares * Close`` from which the scores are
-  reduced row by row. Cost: O(sets x bars) float work in blocks of ~1 M cells.
+  of sets is laid out as a (sets x bars) array ``cash + shares * Close`` (each account repeated over the
+  bars it lasts) from which the scores are reduced row by row. Cost: O(sets x bars) float work in
+  blocks of ~1 M cells.
 """
 
 from __future__ import annotations
@@ -369,42 +370,53 @@ def _account_scores(
     if len(ch_set) == 0:
         return GridScores(**scores)
     cash_after, shares_after, opened = _apply_fills(prices, ch_set, ch_bar, ch_state, fill)
-    # the account before any change at index 0, then each change's account
-    cash_ext = np.r_[float(fill.cash), cash_after]
-    shares_ext = np.r_[0.0, shares_after]
     n = stop - start
     close = prices.close[start:stop]
     first = np.flatnonzero(np.r_[True, ch_set[1:] != ch_set[:-1]])
     bounds = np.r_[first, len(ch_set)]
     sets = ch_set[first]
+    ordinal = np.repeat(np.arange(len(sets)), np.diff(bounds))  # each change's set, 0..len(sets)-1
+    # each set's accounts in a row: its initial account, then the account after each of its changes
+    cash_ext = np.full(len(ch_set) + len(sets), float(fill.cash))
+    shares_ext = np.zeros(len(ch_set) + len(sets))
+    cash_ext[np.arange(len(ch_set)) + ordinal + 1] = cash_after
+    shares_ext[np.arange(len(ch_set)) + ordinal + 1] = shares_after
+    row_start = bounds + np.arange(len(sets) + 1)  # where each set's accounts begin in the *_ext arrays
+    fbar = ch_bar + 1 - start  # fill bar, relative to the window
+    # each account lasts from its fill to the set's next fill (or the window's end)
+    nxt = np.r_[fbar[1:], n]
+    nxt[bounds[1:] - 1] = n
+    lasts = np.empty(len(ch_set) + len(sets), dtype=np.intp)
+    lasts[np.arange(len(ch_set)) + ordinal + 1] = nxt - fbar
+    lasts[row_start[:-1]] = fbar[bounds[:-1]]  # the initial account, until the first fill
+    held = np.where(shares_after != 0, nxt - fbar, 0)  # bars with a position at the close
+    exposure = np.bincount(ordinal, weights=held, minlength=len(sets))
     per_block = max(1, BLOCK_CELLS // n)
     n_returns = n - 1
     col = np.arange(n)
+    r_buf = np.empty((min(per_block, len(sets)), n - 1))  # reused: fresh pages cost as much as the math
+    peak_buf = np.empty((min(per_block, len(sets)), n))
     for b0 in range(0, len(sets), per_block):
         b1 = min(b0 + per_block, len(sets))
         rows = sets[b0:b1]
         lo, hi = bounds[b0], bounds[b1]
-        local = np.repeat(np.arange(b1 - b0), np.diff(bounds[b0 : b1 + 1]))
-        fbar = ch_bar[lo:hi] + 1 - start
-        applied = np.bincount(local * n + fbar, minlength=(b1 - b0) * n).reshape(b1 - b0, n)
-        applied = np.cumsum(applied, axis=1)  # changes filled by each bar's open
-        idx = np.where(applied > 0, applied + bounds[b0:b1, None], 0)  # the set's k-th change: first + k
-        del applied
-        shares = shares_ext[idx]
-        equity = shares * close
-        equity += cash_ext[idx]
-        del idx
-        busted = equity <= 0
-        bust_bar = np.where(busted.any(axis=1), np.argmax(busted, axis=1), n)
-        del busted
+        local = ordinal[lo:hi] - b0
+        # (sets x bars) accounts: each set's accounts repeated over the bars they last, row after row
+        e0, e1 = row_start[b0], row_start[b1]
+        equity = np.repeat(shares_ext[e0:e1], lasts[e0:e1]).reshape(b1 - b0, n)
+        equity *= close
+        equity += np.repeat(cash_ext[e0:e1], lasts[e0:e1]).reshape(b1 - b0, n)
+        bust_bar = np.full(b1 - b0, n)
+        if fill.long_short:  # only a short can take equity to 0 (see simulate)
+            busted = equity <= 0
+            bust_bar = np.where(busted.any(axis=1), np.argmax(busted, axis=1), n)
+            del busted
         if (bust_bar < n).any():
-            after = col >= bust_bar[:, None]
-            equity[after] = 0.0
-            shares[after] = 0.0
+            equity[col >= bust_bar[:, None]] = 0.0
             with np.errstate(divide="ignore", invalid="ignore"):
                 r = np.where(equity[:, :-1] > 0, equity[:, 1:] / equity[:, :-1] - 1.0, 0.0)
         else:
-            r = equity[:, 1:] / equity[:, :-1]
+            r = np.divide(equity[:, 1:], equity[:, :-1], out=r_buf[: b1 - b0])
             r -= 1.0
         total_r = r.sum(axis=1)
         sum_r2 = np.einsum("ij,ij->i", r, r)
@@ -414,10 +426,18 @@ def _account_scores(
         scores["sharpe"][rows] = sharpe_from_sums(total_r, sum_r2, n_returns)
         scores["sortino"][rows] = sortino_from_sums(total_r, sum_d2, n_returns)
         scores["total_return_pct"][rows] = (equity[:, -1] / equity[:, 0] - 1.0) * 100.0
-        peak = np.maximum.accumulate(equity, axis=1)  # > 0: every window starts with the cash
+        peak = np.maximum.accumulate(equity, axis=1, out=peak_buf[: b1 - b0])  # > 0: starts with the cash
         ratio = np.divide(equity, peak, out=peak)
         scores["max_drawdown_pct"][rows] = (ratio.min(axis=1) - 1.0) * 100.0
-        scores["exposure_pct"][rows] = 100.0 * np.count_nonzero(shares, axis=1) / n
-        counted = opened[lo:hi] & (fbar <= bust_bar[local])
+        del equity
+        busted_sets = bust_bar < n
+        if busted_sets.any():  # a bust closes the position at that close: no exposure after it
+            for j in np.flatnonzero(busted_sets):
+                c0, c1 = bounds[b0 + j], bounds[b0 + j + 1]
+                ends = np.minimum(nxt[c0:c1], bust_bar[j])
+                spans = np.where(shares_after[c0:c1] != 0, ends - fbar[c0:c1], 0)
+                exposure[b0 + j] = np.maximum(spans, 0).sum()
+        scores["exposure_pct"][rows] = 100.0 * exposure[b0:b1] / n
+        counted = opened[lo:hi] & (fbar[lo:hi] <= bust_bar[local])
         scores["n_trades"][rows] = np.bincount(local, weights=counted, minlength=b1 - b0).astype(np.intp)
     return _finish(scores, _days(prices, start, stop))
