@@ -12,7 +12,17 @@ import pytest
 from tests.unit.test_strategy_backtest import CLOSES, OPENS, P23
 from tests.unit.test_strategy_support import bars_from, make_bars
 from tradebot.errors import DataQualityError, InputValidationError
-from tradebot.strategy import FillModel, backtest, fill_model, latest_signal, to_prices
+from tradebot.strategy import (
+    FillModel,
+    backtest,
+    evaluate_grid,
+    evaluate_params,
+    expand_grid,
+    fill_model,
+    get_strategy,
+    latest_signal,
+    to_prices,
+)
 
 # fast=2 / slow=3 on CLOSES: cross up at bar 4 (buy at bar 5's open 12.5), cross down at bar 7 (bar 8: 8.5)
 
@@ -122,3 +132,20 @@ def test_total_return_with_a_constant_factor_changes_prices_not_fractional_retur
     assert adj.trades[0].entry_price == pytest.approx(raw.trades[0].entry_price * 0.5)
     np.testing.assert_allclose(adj.equity.to_numpy(), raw.equity.to_numpy(), rtol=1e-9)
     assert adj.stats["adjust"] == "total_return"
+
+
+@pytest.mark.parametrize("fractional", [False, True])
+def test_the_grid_engine_agrees_on_bust_accounts(fractional: bool) -> None:
+    closes = [10.0, 10.0, 10.0, 12.0, 9.0, 8.0, 8.0, 8.0, 20.0, 30.0, 40.0, 30.0, 20.0, 10.0, 5.0, 6.0, 7.0]
+    prices = to_prices(bars_from(closes))
+    sma = get_strategy("sma_crossover")
+    table = expand_grid(sma, {"fast": [2, 3], "slow": [3, 4, 5]})
+    fill = FillModel(cash=1000, commission=0.001, long_short=True, fractional=fractional)
+    grid = evaluate_grid(prices, sma, table, fill=fill)
+    busted = 0
+    for i in range(len(table["fast"])):
+        params = {"fast": table["fast"][i], "slow": table["slow"][i]}
+        one = evaluate_params(prices, sma, params, fill=fill)
+        assert grid.row(i) == pytest.approx(one, rel=1e-9, abs=1e-9), params
+        busted += one["max_drawdown_pct"] == -100.0
+    assert busted >= 2  # the case this test is about
