@@ -317,25 +317,38 @@ def _one_symbol(k: int) -> tuple[int, float, float]:
     return len(scores), float(np.nanmax(scores.sharpe)), time.process_time() - began
 
 
+def _machine_busy_s() -> float:
+    """CPU seconds all processes on the machine have used so far (user + system, from /proc/stat)."""
+    with open("/proc/stat") as f:
+        fields = [int(v) for v in f.readline().split()[1:]]
+    return (sum(fields[:3]) + sum(fields[5:8])) / os.sysconf("SC_CLK_TCK")
+
+
 def bench_multi(count: int, bars: int, workers: int) -> list[Row]:
     global _SERIES
     _SERIES, label = many_series(count, bars)
     n_sets = len(expand_grid(get_strategy("sma_crossover"), SMA_GRID)["fast"])
     rows = []
-    load = os.getloadavg()[0]
+    busy0 = _machine_busy_s()
     began = time.perf_counter()
     one = [_one_symbol(k) for k in range(count)]
     seconds = time.perf_counter() - began
-    note = f"{label}; CPU {sum(r[2] for r in one):.1f} s"
+    cpu = sum(r[2] for r in one)
+    others = _machine_busy_s() - busy0 - cpu
+    note = f"{label}; our CPU {cpu:.1f} s, other processes' CPU meanwhile {max(others, 0):.1f} s"
     rows.append(Row(f"{count} symbols, 1 process", n_sets * count, bars, seconds, note=note))
     ctx = multiprocessing.get_context("fork")  # workers inherit the loaded series
     with ctx.Pool(workers) as pool:
         pool.map(_one_symbol, range(min(workers, count)))  # start-up outside the timing
+        busy0 = _machine_busy_s()
         began = time.perf_counter()
         many = pool.map(_one_symbol, range(count), chunksize=max(1, count // (4 * workers)))
         seconds = time.perf_counter() - began
+        others = _machine_busy_s() - busy0
     assert [m[:2] for m in many] == [o[:2] for o in one], "the parallel run must give the same scores"
-    note = f"CPU {sum(r[2] for r in many):.1f} s in the workers; load average before the runs {load:.2f}"
+    cpu = sum(r[2] for r in many)
+    others -= cpu
+    note = f"our CPU {cpu:.1f} s, other processes' CPU meanwhile {max(others, 0):.1f} s"
     rows.append(Row(f"{count} symbols, {workers} processes", n_sets * count, bars, seconds, note=note))
     return rows
 
@@ -432,7 +445,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_multi:
         rows = bench_multi(args.symbols, args.bars, args.workers)
         print_rows(f"Multi-symbol: SMA grid on {args.symbols} series x {args.bars:,} bars, fractional", rows)
-        cpu = float(rows[1].note.split("CPU ")[1].split(" s")[0])
+        cpu = float(rows[1].note.split("our CPU ")[1].split(" s")[0])
         print(
             f"  speed-up with {args.workers} processes: {rows[0].seconds / rows[1].seconds:.2f}x "
             f"(CPU s / wall s of the parallel run: {cpu / rows[1].seconds:.2f} cores actually used; "
