@@ -166,6 +166,7 @@ class Executor:
         self._pending_interval = pending_interval_seconds
         self._max_backoff = max_backoff_seconds
         self._visibility = visibility_timeout_seconds
+        self._ensured: set[str] = set()  # accounts whose cash item this process has made sure of
 
     # --- the queue -----------------------------------------------------------------------------------
 
@@ -301,7 +302,9 @@ class Executor:
             return
         fill = execution.fill
         now = self._clock.now()
-        self._portfolios.ensure(order.account, config.risk.initial_capital, now)
+        if order.account not in self._ensured:  # once per account and process: the cash item never goes away
+            self._portfolios.ensure(order.account, config.risk.initial_capital, now)
+            self._ensured.add(order.account)
         outcome = self._portfolios.apply_fill(order, fill, ledger=self._ledger, now=now)
         if outcome is FillOutcome.FILLED:
             report.filled.append(fill)
