@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 SAM_VENV := .sam-venv
 export OPENBLAS_NUM_THREADS ?= 1
 
-.PHONY: run test lint format unit integration e2e validate build sam-venv clean
+.PHONY: run test lint format unit integration e2e validate build sam-venv clean bench bench-soak
 
 $(VENV)/.installed: pyproject.toml layers/tradebot/requirements.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "python3 >= 3.11 is required (found %s)" % sys.version.split()[0])'
@@ -46,6 +46,12 @@ validate: sam-venv ## lint template.yaml offline (sam validate --lint); tests/un
 build: sam-venv $(VENV)/.installed ## sam build (python3.13, arm64 wheels), then fail if a function + layers >= 250 MiB unzipped
 	scripts/sam.sh build
 	$(BIN)/python scripts/check_build_size.py
+
+bench: $(VENV)/.installed ## optimizer vs vectorbt and backtesting.py (~1 min; uses ../shared/realdata when present)
+	$(BIN)/python bench/optimizer.py
+
+bench-soak: $(VENV)/.installed ## executor soak: orders with duplicates and crashes through emulated SQS, two executors
+	$(BIN)/python bench/executor_soak.py
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache
