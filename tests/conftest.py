@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+
+@pytest.fixture(autouse=True)
+def isolated_local_account(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Local runs persist the paper account under TRADEBOT_STATE_DIR: a fresh directory per test."""
+    state_dir = tmp_path / "tradebot-state"
+    monkeypatch.setenv("TRADEBOT_STATE_DIR", str(state_dir))
+    return state_dir
 
 
 @pytest.fixture

@@ -52,14 +52,10 @@ def print_report(r: dict[str, Any], out: Console) -> None:
 
 def _print_orders(r: dict[str, Any], out: Console) -> None:
     orders = _table("Orders", "order_id", "symbol", "side", "qty", "status")
-    filled = {f["order_id"] for f in r["fills"]}
-    awaiting = set(r["awaiting_open"])
-    rejected = {x["order_id"]: x["reason"] for x in r["rejected"]}
-    for o in r["orders"]:
-        status = (
-            "FILLED" if o["order_id"] in filled else "awaiting the open" if o["order_id"] in awaiting else ""
-        )
-        status = f"REJECTED: {rejected[o['order_id']]}" if o["order_id"] in rejected else status
+    for o in r["orders"]:  # status as the ledger has it
+        status = "ACCEPTED, awaiting the open" if o["status"] == "ACCEPTED" else o["status"]
+        if o.get("status_reason"):
+            status += f": {o['status_reason']}"
         orders.add_row(o["order_id"], o["symbol"], o["side"], str(o["quantity"]), status)
     out.print(orders if r["orders"] else "No orders.")
     if r["fills"]:

@@ -1,24 +1,14 @@
-"""Fixtures of the integration tests: the executor's moto environment, and a local paper account that
-never touches the developer's own (.tradebot/)."""
+"""Fixtures of the integration tests: the executor's moto environment."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from moto import mock_aws
 
 from tests.integration.executor_env import Env
 from tradebot import aws
-
-
-@pytest.fixture(autouse=True)
-def isolated_local_account(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Local runs persist the paper account under TRADEBOT_STATE_DIR: a fresh directory per test."""
-    state_dir = tmp_path / "tradebot-state"
-    monkeypatch.setenv("TRADEBOT_STATE_DIR", str(state_dir))
-    return state_dir
 
 
 @pytest.fixture
