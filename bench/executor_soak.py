@@ -128,32 +128,12 @@ def start_moto(port: int) -> Any:
 def create_resources(endpoint: str, visibility: int, max_receives: int) -> tuple[str, str]:
     ddb = boto3.client("dynamodb", region_name=REGION, endpoint_url=endpoint)
     sqs = boto3.client("sqs", region_name=REGION, endpoint_url=endpoint)
-    keys = [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}]
-    attrs = [{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}]
-    for name in (STATE, CONFIG):
-        ddb.create_table(
-            TableName=name, KeySchema=keys, AttributeDefinitions=attrs, BillingMode="PAY_PER_REQUEST"
-        )
-    ddb.create_table(
-        TableName=LEDGER,
-        KeySchema=keys,
-        AttributeDefinitions=[
-            *attrs,
-            {"AttributeName": "status", "AttributeType": "S"},
-            {"AttributeName": "as_of", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": "by_status",
-                "KeySchema": [
-                    {"AttributeName": "status", "KeyType": "HASH"},
-                    {"AttributeName": "as_of", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-        ],
-    )
+    from tradebot_local.cfn import load_template
+    from tradebot_local.provision import TEMPLATE, table_definitions
+
+    tables = table_definitions(load_template(TEMPLATE))  # the schemas template.yaml deploys
+    for name, logical in ((STATE, "StateTable"), (CONFIG, "ConfigTable"), (LEDGER, "LedgerTable")):
+        ddb.create_table(TableName=name, **tables[logical])
     dlq_url = sqs.create_queue(QueueName=DLQ, Attributes={"FifoQueue": "true"})["QueueUrl"]
     dlq = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]
     queue_url = sqs.create_queue(

@@ -45,13 +45,14 @@ def _dummy_zip() -> bytes:
     return buf.getvalue()
 
 
-def _create_tables(dep: LocalDeployment) -> None:
-    ddb = boto3.client("dynamodb", region_name=REGION)
-    for logical, res in dep.resources("AWS::DynamoDB::Table").items():
+def table_definitions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """create_table arguments (no TableName) of each AWS::DynamoDB::Table in the template, by logical id."""
+    definitions: dict[str, dict[str, Any]] = {}
+    for logical, res in template["Resources"].items():
+        if res["Type"] != "AWS::DynamoDB::Table":
+            continue
         props = res["Properties"]
-        name = f"{STACK}-{logical}"
         kwargs: dict[str, Any] = {
-            "TableName": name,
             "KeySchema": props["KeySchema"],
             "AttributeDefinitions": props["AttributeDefinitions"],
             "BillingMode": "PAY_PER_REQUEST",
@@ -61,7 +62,15 @@ def _create_tables(dep: LocalDeployment) -> None:
                 {k: v for k, v in gsi.items() if k in ("IndexName", "KeySchema", "Projection")}
                 for gsi in props["GlobalSecondaryIndexes"]
             ]
-        ddb.create_table(**kwargs)
+        definitions[logical] = kwargs
+    return definitions
+
+
+def _create_tables(dep: LocalDeployment) -> None:
+    ddb = boto3.client("dynamodb", region_name=REGION)
+    for logical, kwargs in table_definitions(dep.template).items():
+        name = f"{STACK}-{logical}"
+        ddb.create_table(TableName=name, **kwargs)
         dep.refs[logical] = name
         dep.attrs[(logical, "Arn")] = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{name}"
 

@@ -10,6 +10,7 @@ from typing import Any
 import boto3
 import pytest
 
+from tests.aws import create_tables
 from tradebot.clock import FixedClock
 from tradebot.config import ConfigStore, RiskLimits, TradingConfig
 from tradebot.execution import Executor, ExecutorReport, PaperBroker, SessionBar
@@ -25,35 +26,6 @@ NOW = datetime(2024, 3, 8, 21, 30, tzinfo=UTC)
 AS_OF = date(2024, 3, 8)  # Friday
 NEXT = date(2024, 3, 11)  # Monday: the fills' session
 CAPITAL = 10_000.0
-
-
-def create_tables(ddb: Any) -> None:
-    attrs = [{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}]
-    keys = [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}]
-    for name in (STATE, CONFIG):
-        ddb.create_table(
-            TableName=name, AttributeDefinitions=attrs, KeySchema=keys, BillingMode="PAY_PER_REQUEST"
-        )
-    ddb.create_table(
-        TableName=LEDGER,
-        AttributeDefinitions=[
-            *attrs,
-            {"AttributeName": "status", "AttributeType": "S"},
-            {"AttributeName": "as_of", "AttributeType": "S"},
-        ],
-        KeySchema=keys,
-        BillingMode="PAY_PER_REQUEST",
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": "by_status",
-                "KeySchema": [
-                    {"AttributeName": "status", "KeyType": "HASH"},
-                    {"AttributeName": "as_of", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-        ],
-    )
 
 
 class FakePrices:
@@ -111,7 +83,7 @@ class Env:
     def __init__(self) -> None:
         self.ddb = boto3.client("dynamodb", region_name="us-east-1")
         self.sqs = boto3.client("sqs", region_name="us-east-1")
-        create_tables(self.ddb)
+        create_tables(self.ddb, LEDGER, STATE, CONFIG)
         self.queue_url = self.sqs.create_queue(
             QueueName="orders.fifo",
             Attributes={"FifoQueue": "true", "VisibilityTimeout": "30"},

@@ -13,8 +13,8 @@ import boto3
 import numpy as np
 import pandas as pd
 import pytest
-from moto import mock_aws
 
+from tests.aws import fake_aws
 from tradebot.data import BAR_COLUMNS
 from tradebot.data.archive import decode_run_bars, encode_run_bars, read_run_bars, write_run_bars
 from tradebot.data.csv_source import write_yahoo_csv
@@ -28,15 +28,8 @@ BUCKET = "tradebot-data-test"
 
 
 @pytest.fixture
-def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    with mock_aws():
+def s3() -> Iterator[Any]:
+    with fake_aws():
         client = boto3.client("s3", region_name="us-east-1")
         client.create_bucket(Bucket=BUCKET)
         yield client

@@ -4,25 +4,15 @@ order ends in exactly one final state and the account equals the sum of its fill
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
-from unittest import mock
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from moto import mock_aws
 
+from tests.aws import fake_aws
 from tests.integration.executor_env import AS_OF, CAPITAL, NOW, Env
-from tradebot import aws
 from tradebot.execution import SessionBar
 from tradebot.models import Order, order_id_for
-
-CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-}
 
 steps = st.lists(
     st.tuples(
@@ -40,8 +30,7 @@ steps = st.lists(
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(steps)
 def test_random_order_streams_keep_the_account_sound(stream: list[tuple[str, str, int, float, int]]) -> None:
-    with mock.patch.dict(os.environ, CREDENTIALS), mock_aws():
-        aws.reset_clients()
+    with fake_aws():
         env = Env()
         executor = env.executor()
         for i, (side, symbol, quantity, price, copies) in enumerate(stream):
@@ -68,4 +57,3 @@ def test_random_order_streams_keep_the_account_sound(stream: list[tuple[str, str
             assert all(p.quantity > 0 for p in portfolio.positions.values())
         env.assert_consistent()
         assert env.queue_counts() == (0, 0)
-    aws.reset_clients()

@@ -9,9 +9,8 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
-from tradebot import aws
+from tests.aws import create_tables, fake_aws
 from tradebot.errors import RetryableError
 from tradebot.ledger import OrderLedger
 from tradebot.models import Fill, Order, order_id_for
@@ -24,56 +23,12 @@ AS_OF = date(2024, 3, 8)
 NEXT = date(2024, 3, 11)
 
 
-def create_tables(ddb: Any) -> None:
-    keys = {
-        "AttributeDefinitions": [
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        "KeySchema": [
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        "BillingMode": "PAY_PER_REQUEST",
-    }
-    ddb.create_table(TableName=STATE, **keys)
-    ddb.create_table(
-        TableName=LEDGER,
-        AttributeDefinitions=[
-            *keys["AttributeDefinitions"],
-            {"AttributeName": "status", "AttributeType": "S"},
-            {"AttributeName": "as_of", "AttributeType": "S"},
-        ],
-        KeySchema=keys["KeySchema"],
-        BillingMode="PAY_PER_REQUEST",
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": "by_status",
-                "KeySchema": [
-                    {"AttributeName": "status", "KeyType": "HASH"},
-                    {"AttributeName": "as_of", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-        ],
-    )
-
-
 @pytest.fixture
-def ddb(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    aws.reset_clients()
-    with mock_aws():
+def ddb() -> Iterator[Any]:
+    with fake_aws():
         client = boto3.client("dynamodb", region_name="us-east-1")
-        create_tables(client)
+        create_tables(client, LEDGER, STATE)
         yield client
-    aws.reset_clients()
 
 
 @pytest.fixture
