@@ -32,11 +32,14 @@ class _Stderr:
 
 
 def _quiet_logs() -> None:
-    """Send the Powertools JSON logs to stderr, so stdout carries only the report (and --json stays JSON)."""
+    """Send the Powertools JSON logs to stderr, so stdout carries only the report (and --json stays JSON),
+    at POWERTOOLS_LOG_LEVEL (default WARNING: the handlers' INFO lines would bury the report)."""
     import logging
+    import os
 
     from tradebot.observability import logger
 
+    logger.setLevel(os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"))
     for handler in logger.handlers:
         if isinstance(handler, logging.StreamHandler):
             handler.stream = _Stderr()
