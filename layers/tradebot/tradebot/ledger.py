@@ -59,6 +59,17 @@ def is_conditional_failure(exc: ClientError) -> bool:
     return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
 
 
+def put_if_absent(ddb: Any, table: str, item: dict[str, Any]) -> bool:
+    """Put ``item`` only if its key is not taken; True if this call created it, False if it existed."""
+    try:
+        ddb.put_item(TableName=table, Item=item, ConditionExpression="attribute_not_exists(pk)")
+    except ClientError as exc:
+        if is_conditional_failure(exc):
+            return False
+        raise
+    return True
+
+
 class OrderLedger:
     """Orders and their fills in the ledger table (low-level DynamoDB client)."""
 
@@ -89,15 +100,7 @@ class OrderLedger:
             "recorded_at": {"S": stamp},
             "updated_at": {"S": stamp},
         }
-        try:
-            self._ddb.put_item(
-                TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(pk)"
-            )
-        except ClientError as exc:
-            if is_conditional_failure(exc):
-                return False
-            raise
-        return True
+        return put_if_absent(self._ddb, self._table, item)
 
     def accept(self, order_id: str, now: datetime) -> bool:
         """NEW -> ACCEPTED."""

@@ -41,7 +41,7 @@ from pydantic import Field
 
 from tradebot import aws
 from tradebot.errors import RetryableError
-from tradebot.ledger import OrderLedger, is_conditional_failure
+from tradebot.ledger import OrderLedger, put_if_absent
 from tradebot.models import Contract, Fill, Order, Portfolio, Position
 
 ACCOUNT_PREFIX = "PORTFOLIO#"
@@ -105,24 +105,18 @@ class PortfolioStore:
     def ensure(self, account: str, initial_capital: float, now: datetime | None = None) -> bool:
         """Create the account's cash item if it does not exist; True if this call created it."""
         stamp = (now or datetime.now(UTC)).isoformat()  # a timestamp only: no behaviour depends on it
-        try:
-            self._ddb.put_item(
-                TableName=self._table,
-                Item={
-                    "pk": account_pk(account),
-                    "sk": {"S": CASH_SK},
-                    "cash": _num(float(initial_capital)),
-                    "initial_capital": _num(float(initial_capital)),
-                    "created_at": {"S": stamp},
-                    "updated_at": {"S": stamp},
-                },
-                ConditionExpression="attribute_not_exists(pk)",
-            )
-        except ClientError as exc:
-            if is_conditional_failure(exc):
-                return False
-            raise
-        return True
+        return put_if_absent(
+            self._ddb,
+            self._table,
+            {
+                "pk": account_pk(account),
+                "sk": {"S": CASH_SK},
+                "cash": _num(float(initial_capital)),
+                "initial_capital": _num(float(initial_capital)),
+                "created_at": {"S": stamp},
+                "updated_at": {"S": stamp},
+            },
+        )
 
     def load(self, account: str, initial_capital: float) -> Portfolio:
         """The account's cash and open (non-zero) positions; creates the account on first use."""
@@ -155,26 +149,17 @@ class PortfolioStore:
 
     def record_decision(self, decision: Decision) -> tuple[Decision, bool]:
         """Store ``decision`` unless one exists for its session; returns (the stored one, created?)."""
-        try:
-            self._ddb.put_item(
-                TableName=self._table,
-                Item={
-                    "pk": account_pk(decision.account),
-                    "sk": {"S": f"{DECISION_PREFIX}{decision.as_of.isoformat()}"},
-                    "decision": {"S": decision.model_dump_json()},
-                },
-                ConditionExpression="attribute_not_exists(pk)",
-            )
-        except ClientError as exc:
-            if not is_conditional_failure(exc):
-                raise
-            existing = self.decision(decision.account, decision.as_of)
-            if existing is None:  # pragma: no cover - decisions are deleted only by reset
-                raise RetryableError(
-                    f"decision of {decision.as_of} vanished during a concurrent reset"
-                ) from exc
-            return existing, False
-        return decision, True
+        item = {
+            "pk": account_pk(decision.account),
+            "sk": {"S": f"{DECISION_PREFIX}{decision.as_of.isoformat()}"},
+            "decision": {"S": decision.model_dump_json()},
+        }
+        if put_if_absent(self._ddb, self._table, item):
+            return decision, True
+        existing = self.decision(decision.account, decision.as_of)
+        if existing is None:  # pragma: no cover - decisions are deleted only by reset
+            raise RetryableError(f"decision of {decision.as_of} vanished during a concurrent reset")
+        return existing, False
 
     def decision(self, account: str, as_of: date) -> Decision | None:
         item = self._ddb.get_item(
@@ -205,21 +190,11 @@ class PortfolioStore:
 
     def set_halt(self, halt: Halt) -> bool:
         """Halt trading for the account; False if it was already halted (the first reason is kept)."""
-        try:
-            self._ddb.put_item(
-                TableName=self._table,
-                Item={
-                    "pk": account_pk(halt.account),
-                    "sk": {"S": HALT_SK},
-                    "halt": {"S": halt.model_dump_json()},
-                },
-                ConditionExpression="attribute_not_exists(pk)",
-            )
-        except ClientError as exc:
-            if is_conditional_failure(exc):
-                return False
-            raise
-        return True
+        return put_if_absent(
+            self._ddb,
+            self._table,
+            {"pk": account_pk(halt.account), "sk": {"S": HALT_SK}, "halt": {"S": halt.model_dump_json()}},
+        )
 
     def clear_halt(self, account: str) -> Halt | None:
         """Lift the account's halt (an operator's decision); returns the halt that was lifted, if any."""
