@@ -10,7 +10,7 @@ tables (ledger with its by_status index, state, config) and the orders FIFO queu
 are recorded NEW in the ledger and sent as PaperTrade sends them (group = account, deduplication id =
 order id); a fraction is sent again, half with the same deduplication id (SQS deduplication's job) and half
 with another one (as after the 5-minute window: the executor's job). Two executor processes (this file
-with --worker) run tradebot's Executor with the paper broker against the server, and die at random
+with --worker) run tradebot's ExecutorService with the paper broker against the server, and die at random
 (os._exit, as SIGKILL would): after recording an outcome and before deleting its message, or after
 accepting an order and before filling it. This process restarts dead executors (as ECS would), waits until
 every order is final and the queue is empty (or --timeout passes), stops them with SIGTERM, and checks.
@@ -72,7 +72,7 @@ class SoakPrices:
     """Every order's next session exists, its bar flat at ``price``."""
 
     def next_bar(self, symbol: str, after: date) -> Any:
-        from tradebot.execution import SessionBar
+        from tradebot.execution.broker import SessionBar
 
         session = after + timedelta(days=1)
         p = price(symbol, session)
@@ -224,10 +224,11 @@ class CrashingBroker:
 
 def worker(args: argparse.Namespace) -> int:
     from tradebot.clock import SystemClock
-    from tradebot.config import ConfigStore
-    from tradebot.execution import Executor, PaperBroker
-    from tradebot.ledger import OrderLedger
-    from tradebot.portfolio import PortfolioStore
+    from tradebot.execution.broker import PaperBroker
+    from tradebot.execution.service import ExecutorService
+    from tradebot.store.accounts import AccountStore
+    from tradebot.store.ledger import OrderLedger
+    from tradebot.store.trading_config import ConfigStore
 
     log = EventLog(Path(args.log))
     rng = random.Random(args.seed)
@@ -238,11 +239,11 @@ def worker(args: argparse.Namespace) -> int:
     config = ConfigStore(CONFIG, ddb)
     risk = config.load().risk
     broker = PaperBroker(SoakPrices(), risk.commission_rate, risk.slippage_bps)
-    executor = Executor(
+    executor = ExecutorService(
         queue_url=args.queue_url,
         sqs=CrashingSqs(sqs, log, rng, args.crash_rate),
         ledger=OrderLedger(LEDGER, ddb),
-        portfolios=PortfolioStore(STATE, ddb),
+        portfolios=AccountStore(STATE, ddb),
         config=config,
         broker=CrashingBroker(broker, log, rng, args.crash_rate / 2),
         clock=SystemClock(),
@@ -265,7 +266,7 @@ def worker(args: argparse.Namespace) -> int:
 
 
 def make_orders(n: int, accounts: int, rng: random.Random) -> list[Any]:
-    from tradebot.models import Order, order_id_for
+    from tradebot.contracts import Order, order_id_for
 
     created = datetime(2024, 1, 1, tzinfo=UTC)
     orders = []
@@ -399,8 +400,8 @@ def spawn(
 
 def check(ddb: Any, orders: list[Any], capital: float, events: list[dict[str, Any]]) -> dict[str, Any]:
     """Final states from the ledger; double fills from the executors' fill events and the accounts."""
-    from tradebot.ledger import OrderLedger
-    from tradebot.portfolio import PortfolioStore
+    from tradebot.store.accounts import AccountStore
+    from tradebot.store.ledger import OrderLedger
 
     ledger = OrderLedger(LEDGER, ddb)
     statuses: Counter[str] = Counter()
@@ -416,7 +417,7 @@ def check(ddb: Any, orders: list[Any], capital: float, events: list[dict[str, An
             fills[order.order_id] = (order.account, entry.fill)
     fill_events = Counter(e["o"] for e in events if e["e"] == "filled")
     double_filled = {o for o, n in fill_events.items() if n > 1}
-    store = PortfolioStore(STATE, ddb)
+    store = AccountStore(STATE, ddb)
     mismatched_accounts = 0
     for account in sorted({o.account for o in orders}):
         cash = capital
@@ -513,8 +514,9 @@ class Supervisor:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tradebot.config import ConfigStore, RiskLimits, TradingConfig
-    from tradebot.ledger import OrderLedger
+    from tradebot.store.ledger import OrderLedger
+    from tradebot.store.trading_config import ConfigStore
+    from tradebot.trading.config import RiskLimits, TradingConfig
 
     os.environ.update(FAKE_CREDENTIALS)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log per request

@@ -5,9 +5,10 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from tradebot.models import FetchEvent, parse_event
+from tradebot.contracts import FetchEvent, parse_event
 from tradebot.observability import logger, metrics, tracer
-from tradebot.pipeline import fetch_market_data, runtime
+from tradebot.pipeline.fetch import fetch_market_data
+from tradebot.pipeline.runtime import runtime
 
 
 @logger.inject_lambda_context

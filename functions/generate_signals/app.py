@@ -4,9 +4,10 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from tradebot.models import SignalsEvent, parse_event
+from tradebot.contracts import SignalsEvent, parse_event
 from tradebot.observability import logger, metrics, tracer
-from tradebot.pipeline import generate_signals, runtime
+from tradebot.pipeline.runtime import runtime
+from tradebot.pipeline.signals import generate_signals
 
 
 @logger.inject_lambda_context

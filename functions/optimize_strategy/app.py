@@ -5,9 +5,10 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from tradebot.models import OptimizeEvent, parse_event
+from tradebot.contracts import OptimizeEvent, parse_event
 from tradebot.observability import logger, metrics, tracer
-from tradebot.pipeline import optimize_strategy, runtime
+from tradebot.pipeline.optimize import optimize_strategy
+from tradebot.pipeline.runtime import runtime
 
 
 @logger.inject_lambda_context

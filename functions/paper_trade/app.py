@@ -5,9 +5,10 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from tradebot.models import PaperTradeEvent, parse_event
+from tradebot.contracts import PaperTradeEvent, parse_event
 from tradebot.observability import logger, metrics, tracer
-from tradebot.pipeline import paper_trade_once, runtime
+from tradebot.pipeline.runtime import runtime
+from tradebot.pipeline.trade import paper_trade_once
 
 
 @logger.inject_lambda_context

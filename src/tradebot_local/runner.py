@@ -19,10 +19,10 @@ from unittest import mock
 
 import boto3
 
-from tradebot.models import PipelineRequest
+from tradebot.contracts import PipelineRequest
+from tradebot_local.account_file import AccountFile
 from tradebot_local.emulator import REGION, LambdaDispatcher, emulated_aws
 from tradebot_local.handlers import load_handler
-from tradebot_local.paper_account import AccountFile
 from tradebot_local.provision import LocalDeployment, deploy
 
 # Local-only Powertools settings: no X-Ray daemon here, metrics would only clutter the terminal.
@@ -88,7 +88,7 @@ def local_stack(
 ) -> Iterator[tuple[LocalDeployment, LambdaDispatcher]]:
     """The emulator with template.yaml deployed, the functions' environment set and handlers registered;
     with ``account``, the saved local paper account restored into its tables."""
-    from tradebot.pipeline import reset_runtime
+    from tradebot.pipeline.runtime import reset_runtime
 
     with emulated_aws(dispatcher) as disp:
         dep = deploy()
@@ -178,7 +178,7 @@ def run_pipeline(
     account = account or AccountFile.default()
     with account.locked(), local_stack(dispatcher, account) as (dep, _):
         report = start_and_wait(dep, request, execution_name, timeout_s)
-        from tradebot_local.account import settle
+        from tradebot_local.settle import settle
 
         settle(report)
         account.save(boto3.client("dynamodb", region_name=REGION), dep.refs)

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from tradebot_local.account_file import AccountFile
 from tradebot_local.cli import app
-from tradebot_local.paper_account import AccountFile
 
 pytestmark = pytest.mark.e2e
 runner = CliRunner()

@@ -9,10 +9,10 @@ import boto3
 import pytest
 
 from tests.conftest import aws_state
+from tradebot.contracts import PipelineRequest
 from tradebot.errors import DataQualityError, RetryableError
-from tradebot.models import PipelineRequest
-from tradebot_local.account import settle
 from tradebot_local.runner import run_pipeline, start_and_wait
+from tradebot_local.settle import settle
 
 pytestmark = pytest.mark.e2e
 AS_OF = date(2025, 12, 30)  # a session of the synthetic sample with a next session to fill at

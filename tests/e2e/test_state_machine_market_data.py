@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from tests.conftest import aws_state
 from tests.market_fakes import install_fake_yahoo, session_bars, write_csv_dir
-from tradebot.models import PipelineRequest
+from tradebot.contracts import PipelineRequest
 from tradebot_local.cli import app
 from tradebot_local.runner import start_and_wait
 

@@ -3,7 +3,6 @@ template.yaml's, a FIFO orders queue, fake next-session prices and a recording l
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -12,12 +11,16 @@ import pytest
 
 from tests.aws import create_tables
 from tradebot.clock import FixedClock
-from tradebot.config import ConfigStore, RiskLimits, TradingConfig
-from tradebot.execution import Executor, ExecutorReport, PaperBroker, SessionBar
-from tradebot.execution.placement import place_orders
-from tradebot.ledger import FINAL_STATUSES, OrderLedger
-from tradebot.models import Order, PaperTradeEvent, PaperTradeResult, Signal, order_id_for
-from tradebot.portfolio import PortfolioStore
+from tradebot.contracts import Order, PaperTradeEvent, PaperTradeResult, Signal, order_id_for
+from tradebot.execution.broker import PaperBroker, SessionBar
+from tradebot.execution.executor import ExecutorReport, OrderExecutor
+from tradebot.execution.service import ExecutorService
+from tradebot.pipeline.trade import place_orders
+from tradebot.store.accounts import AccountStore
+from tradebot.store.ledger import FINAL_STATUSES, OrderLedger
+from tradebot.store.queue import OrderQueue, order_message
+from tradebot.store.trading_config import ConfigStore
+from tradebot.trading.config import RiskLimits, TradingConfig
 
 LEDGER = "LedgerTable"
 STATE = "StateTable"
@@ -89,7 +92,7 @@ class Env:
             Attributes={"FifoQueue": "true", "VisibilityTimeout": "30"},
         )["QueueUrl"]
         self.ledger = OrderLedger(LEDGER, self.ddb)
-        self.portfolios = PortfolioStore(STATE, self.ddb)
+        self.accounts = AccountStore(STATE, self.ddb)
         self.config = ConfigStore(CONFIG, self.ddb)
         self.config.save(TradingConfig(risk=RiskLimits(initial_capital=CAPITAL)))
         self.prices = FakePrices({"SPY": 100.0, "QQQ": 50.0, "IWM": 20.0})
@@ -100,16 +103,23 @@ class Env:
         self.orders: list[Order] = []  # every order the test expects in the ledger
         self.sent: list[Order] = []  # every order sent by send_orders (duplicates included)
 
-    def executor(
-        self, *, sqs: Any = None, broker: Any = None, max_messages: int = 10, **kwargs: Any
-    ) -> Executor:
-        return Executor(
-            queue_url=self.queue_url,
-            sqs=sqs or self.sqs,
+    def order_executor(self, broker: Any = None) -> OrderExecutor:
+        return OrderExecutor(
             ledger=self.ledger,
-            portfolios=self.portfolios,
+            accounts=self.accounts,
             config=self.config,
             broker=broker or PaperBroker(self.prices, commission_rate=0.001, slippage_bps=0.0),
+            clock=self.clock,
+            ddb=self.ddb,
+            logger=self.logger,
+        )
+
+    def executor(
+        self, *, sqs: Any = None, broker: Any = None, max_messages: int = 10, **kwargs: Any
+    ) -> ExecutorService:
+        return ExecutorService(
+            queue=OrderQueue(self.queue_url, sqs or self.sqs),
+            executor=self.order_executor(broker),
             clock=self.clock,
             sleep=self.sleeps.append,
             wait_time_seconds=0,
@@ -142,25 +152,13 @@ class Env:
         """What PaperTrade does: record NEW, then send (group = account, dedup id = order id)."""
         if record:
             self.ledger.record_new(order, NOW)
-        self.send_body(json.dumps(order.model_dump(mode="json")), order.account, dedup or order.order_id)
+        message = order_message(order)
+        self.send_body(message["MessageBody"], order.account, dedup or order.order_id)
 
     def send_orders(self, orders: list[Order]) -> None:
-        """What PaperTrade's send does: batches of 10, group = account, dedup id = order id."""
+        """What PaperTrade's send does (tradebot.store.queue)."""
         self.sent.extend(orders)
-        for start in range(0, len(orders), 10):
-            response = self.sqs.send_message_batch(
-                QueueUrl=self.queue_url,
-                Entries=[
-                    {
-                        "Id": str(i),
-                        "MessageBody": json.dumps(o.model_dump(mode="json")),
-                        "MessageGroupId": o.account,
-                        "MessageDeduplicationId": o.order_id,
-                    }
-                    for i, o in enumerate(orders[start : start + 10])
-                ],
-            )
-            assert not response.get("Failed")
+        OrderQueue(self.queue_url, self.sqs).send(orders)
 
     def place(
         self,
@@ -177,7 +175,7 @@ class Env:
             PaperTradeEvent(run_id=run_id, as_of=as_of, synthetic=True, signals=signals),
             config=self.config.load(),
             account="paper",
-            portfolios=self.portfolios,
+            accounts=self.accounts,
             ledger=ledger or self.ledger,
             send=send or self.send_orders,
             now=self.clock.now(),
@@ -226,7 +224,7 @@ class Env:
                 sign = 1 if fill.side == "BUY" else -1
                 cash -= sign * fill.quantity * fill.price + fill.commission
                 held[fill.symbol] = held.get(fill.symbol, 0) + sign * fill.quantity
-            portfolio = self.portfolios.load(account, CAPITAL)
+            portfolio = self.accounts.load(account, CAPITAL)
             assert portfolio.cash == pytest.approx(cash, abs=1e-6)
             assert {s: p.quantity for s, p in portfolio.positions.items()} == {
                 s: q for s, q in held.items() if q

@@ -13,14 +13,14 @@ import requests
 import responses
 from responses import matchers
 
-from executor.main import build_executor
 from tests.integration.executor_env import CONFIG, LEDGER, STATE, Env
-from tradebot.config import ExecutionSettings, RiskLimits, TradingConfig
+from tradebot.contracts import Order
 from tradebot.errors import ConfigurationError, RetryableError
-from tradebot.execution import ExecutionStatus
 from tradebot.execution.alpaca import AlpacaBroker, load_keys
-from tradebot.models import Order
+from tradebot.execution.broker import ExecutionStatus
+from tradebot.execution.service import build_broker
 from tradebot.settings import Settings
+from tradebot.trading.config import ExecutionSettings, RiskLimits, TradingConfig
 
 BASE = "https://paper-api.alpaca.markets/v2"
 KEY, SECRET = "PKTESTKEY", "s3cr3t-value-never-logged"
@@ -294,5 +294,4 @@ def test_the_trading_config_selects_the_alpaca_broker(env: Env, secret_arn: str)
         orders_queue_url=env.queue_url,
         secret_arn=secret_arn,
     )
-    executor = build_executor(settings, clock=env.clock, sleep=env.sleeps.append, heartbeat=lambda: None)
-    assert isinstance(executor._broker, AlpacaBroker)
+    assert isinstance(build_broker(settings, env.config.load(), env.clock), AlpacaBroker)

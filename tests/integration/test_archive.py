@@ -15,14 +15,14 @@ import pandas as pd
 import pytest
 
 from tests.aws import fake_aws
+from tradebot.contracts import S3Pointer
 from tradebot.data import BAR_COLUMNS
-from tradebot.data.archive import decode_run_bars, encode_run_bars, read_run_bars, write_run_bars
+from tradebot.data.archive import S3BarArchive
 from tradebot.data.csv_source import write_yahoo_csv
-from tradebot.data.history import S3BarArchive
+from tradebot.data.run_bars import decode_run_bars, encode_run_bars, read_run_bars, write_run_bars
 from tradebot.data.s3_source import S3Source
 from tradebot.data.sample import SAMPLE_SYMBOLS, SampleSource
 from tradebot.errors import InputValidationError
-from tradebot.models import S3Pointer
 
 BUCKET = "tradebot-data-test"
 

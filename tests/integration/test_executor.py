@@ -12,7 +12,7 @@ from typing import Any
 import boto3
 import pytest
 
-from executor.main import build_executor, install_signal_handlers, wait_seconds_from_env
+from executor.main import install_signal_handlers, wait_seconds_from_env
 from tests.integration.executor_env import (
     CAPITAL,
     CONFIG,
@@ -23,10 +23,13 @@ from tests.integration.executor_env import (
     Env,
     filled_ids,
 )
+from tradebot.contracts import Order
 from tradebot.errors import ConfigurationError, DataQualityError
-from tradebot.execution import Executor, ExecutorReport, PaperBroker, SessionBar, cloudwatch_heartbeat
-from tradebot.models import Order
+from tradebot.execution.broker import PaperBroker, SessionBar
+from tradebot.execution.executor import ExecutorReport, OrderExecutor
+from tradebot.execution.service import ExecutorService, build_service, cloudwatch_heartbeat
 from tradebot.settings import Settings
+from tradebot.store.queue import OrderQueue
 
 # --- the happy path ------------------------------------------------------------------------------------
 
@@ -48,7 +51,7 @@ def test_orders_are_accepted_filled_and_deleted(env: Env) -> None:
     assert entry.fill.commission == pytest.approx(0.001 * 20 * 100.0)
     assert env.queue_counts() == (0, 0)
     env.assert_consistent()
-    portfolio = env.portfolios.load("paper", CAPITAL)
+    portfolio = env.accounts.load("paper", CAPITAL)
     assert portfolio.positions["SPY"].quantity == 20
     assert portfolio.cash == pytest.approx(CAPITAL - 2000 * 1.001 - 500 * 1.001)
 
@@ -58,7 +61,7 @@ def test_buy_then_sell_in_one_batch(env: Env) -> None:
     env.send(env.order("SELL", 5))
     report = env.executor().drain()
     assert len(report.filled) == 2
-    assert env.portfolios.load("paper", CAPITAL).positions["SPY"].quantity == 15
+    assert env.accounts.load("paper", CAPITAL).positions["SPY"].quantity == 15
     env.assert_consistent()
 
 
@@ -168,21 +171,25 @@ def test_a_failed_delete_is_logged_and_the_batch_goes_on(env: Env) -> None:
     env.assert_consistent()
 
 
-def test_the_default_logger_is_powertools(env: Env) -> None:
+def test_the_service_runs_with_its_default_logger(env: Env) -> None:
     order = env.order("BUY", 1)
     env.send(order)
-    executor = Executor(
-        queue_url=env.queue_url,
-        sqs=env.sqs,
+    executor = OrderExecutor(
         ledger=env.ledger,
-        portfolios=env.portfolios,
+        accounts=env.accounts,
         config=env.config,
         broker=PaperBroker(env.prices, 0.0, 0.0),
+        clock=env.clock,
+        ddb=env.ddb,
+    )
+    service = ExecutorService(
+        queue=OrderQueue(env.queue_url, env.sqs),
+        executor=executor,
         clock=env.clock,
         sleep=env.sleeps.append,
         wait_time_seconds=0,
     )
-    assert filled_ids(executor.drain()) == [order.order_id]
+    assert filled_ids(service.drain()) == [order.order_id]
 
 
 def test_crash_after_accept_before_the_fill_fills_once(env: Env) -> None:
@@ -217,7 +224,7 @@ def test_two_executors_on_one_queue_fill_each_order_once(env: Env) -> None:
 
 
 def test_a_concurrent_fill_by_another_executor_is_a_duplicate(env: Env) -> None:
-    """Executor A has accepted the order and asks its broker; meanwhile B fills the same order."""
+    """ExecutorService A has accepted the order and asks its broker; meanwhile B fills the same order."""
     order = env.order("BUY", 10)
     env.send(order)
     other = env.executor()
@@ -248,7 +255,7 @@ def test_kill_switch_rejects_queued_orders(env: Env) -> None:
     assert env.status(buy) == ("REJECTED", "kill switch: drawdown review")
     assert env.queue_counts() == (0, 0)
     env.assert_consistent()
-    assert env.portfolios.load("paper", CAPITAL).cash == CAPITAL
+    assert env.accounts.load("paper", CAPITAL).cash == CAPITAL
 
 
 def test_kill_switch_rejects_orders_awaiting_the_open(env: Env) -> None:
@@ -288,7 +295,7 @@ def test_sell_larger_than_the_position_is_rejected(env: Env) -> None:
         [(sell.order_id, "sell exceeds position"), (short.order_id, "sell exceeds position")]
     )
     env.assert_consistent()
-    assert env.portfolios.load("paper", CAPITAL).positions["SPY"].quantity == 5
+    assert env.accounts.load("paper", CAPITAL).positions["SPY"].quantity == 5
 
 
 # --- awaiting the open ---------------------------------------------------------------------------------
@@ -463,23 +470,19 @@ def test_wait_seconds_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_executor_parameters_are_checked(env: Env) -> None:
     with pytest.raises(ValueError):
-        Executor(
-            queue_url=env.queue_url,
-            sqs=env.sqs,
-            ledger=env.ledger,
-            portfolios=env.portfolios,
-            config=env.config,
-            broker=PaperBroker(env.prices, 0.0, 0.0),
+        ExecutorService(
+            queue=OrderQueue(env.queue_url, env.sqs),
+            executor=env.order_executor(),
             clock=env.clock,
             sleep=env.sleeps.append,
             wait_time_seconds=21,
         )
 
 
-# --- executor/main.py ----------------------------------------------------------------------------------
+# --- wiring (tradebot.execution.service.build_service, used by executor/main.py) --------------------------
 
 
-def test_build_executor_from_settings(env: Env) -> None:
+def test_build_service_from_settings(env: Env) -> None:
     settings = Settings(
         config_table=CONFIG,
         state_table=STATE,
@@ -492,7 +495,7 @@ def test_build_executor_from_settings(env: Env) -> None:
     order = env.order("BUY", 10)
     env.send(order)
     beats: list[int] = []
-    executor = build_executor(
+    executor = build_service(
         settings,
         prices=env.prices,
         clock=env.clock,

@@ -12,10 +12,12 @@ from typing import Any
 import pytest
 
 from tests.integration.executor_env import CAPITAL, Env, filled_ids, signal
-from tradebot.config import RiskLimits, TradingConfig
-from tradebot.execution import Executor, ExecutorReport, PaperBroker
-from tradebot.ledger import FINAL_STATUSES
-from tradebot.models import Order
+from tradebot.contracts import Order
+from tradebot.execution.broker import PaperBroker
+from tradebot.execution.executor import ExecutorReport
+from tradebot.execution.service import ExecutorService
+from tradebot.store.ledger import FINAL_STATUSES
+from tradebot.trading.config import RiskLimits, TradingConfig
 
 UNIVERSE = [signal("SPY", 1.0, 100.0), signal("QQQ", 1.0, 50.0), signal("IWM", 1.0, 20.0)]
 
@@ -27,12 +29,12 @@ def assert_settled(env: Env) -> None:
     for order in env.orders:
         entry = env.ledger.get(order.order_id)
         assert entry is not None and entry.status in FINAL_STATUSES
-    portfolio = env.portfolios.load("paper", CAPITAL)
+    portfolio = env.accounts.load("paper", CAPITAL)
     assert portfolio.cash >= 0
     assert all(p.quantity >= 0 for p in portfolio.positions.values())
 
 
-def drain_all(*executors: Executor, rounds: int = 50) -> ExecutorReport:
+def drain_all(*executors: ExecutorService, rounds: int = 50) -> ExecutorReport:
     """Poll the executors in turn until the queue is empty, then sweep pending orders."""
     total = ExecutorReport()
     for _ in range(rounds):
@@ -185,7 +187,7 @@ def test_insufficient_cash(env: Env) -> None:
     env.prices.opens["SPY"] = 120.0  # the open gaps up 20%: 11,880 > 10,000
     report = env.executor().drain()
     assert report.rejected == [(placed.orders[0].order_id, "insufficient cash")]
-    assert env.portfolios.load("paper", CAPITAL).cash == CAPITAL
+    assert env.accounts.load("paper", CAPITAL).cash == CAPITAL
     assert_settled(env)
 
 
@@ -200,7 +202,7 @@ def test_a_sell_larger_than_the_position(env: Env) -> None:
     env.send(oversized)
     report = env.executor().drain()
     assert report.rejected == [(oversized.order_id, "sell exceeds position")]
-    assert env.portfolios.load("paper", CAPITAL).positions["SPY"].quantity == 5
+    assert env.accounts.load("paper", CAPITAL).positions["SPY"].quantity == 5
     assert_settled(env)
 
 
@@ -246,7 +248,7 @@ def test_random_faults_never_lose_or_double_fill(env: Env, seed: int) -> None:
     oversell = env.order("SELL", 10_000, "IWM")
     env.send(oversell)
 
-    def process() -> Executor:  # an executor process that may die at one of its next deletes
+    def process() -> ExecutorService:  # an executor process that may die at one of its next deletes
         return env.executor(
             sqs=FaultySqs(env.sqs, kills=rng.choice([0, 0, 1])), max_messages=rng.randint(1, 10)
         )

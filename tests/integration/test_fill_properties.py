@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from tests.aws import fake_aws
 from tests.integration.executor_env import AS_OF, CAPITAL, NOW, Env
-from tradebot.execution import SessionBar
-from tradebot.models import Order, order_id_for
+from tradebot.contracts import Order, order_id_for
+from tradebot.execution.broker import SessionBar
 
 steps = st.lists(
     st.tuples(
@@ -52,7 +52,7 @@ def test_random_order_streams_keep_the_account_sound(stream: list[tuple[str, str
             for copy in range(copies):
                 env.send(order, dedup=f"{order.order_id}-{copy}")
             executor.drain()
-            portfolio = env.portfolios.load("paper", CAPITAL)
+            portfolio = env.accounts.load("paper", CAPITAL)
             assert portfolio.cash >= 0
             assert all(p.quantity > 0 for p in portfolio.positions.values())
         env.assert_consistent()

@@ -11,8 +11,9 @@ import boto3
 import pytest
 
 from tests.conftest import aws_state
-from tradebot.config import ConfigStore, TradingConfig
 from tradebot.errors import InputValidationError, KillSwitchEngaged, UnknownSymbolError
+from tradebot.store.trading_config import ConfigStore
+from tradebot.trading.config import TradingConfig
 from tradebot_local.emulator import LambdaContext
 from tradebot_local.handlers import function_folders, load_handler
 

@@ -11,10 +11,11 @@ import boto3
 import pytest
 
 from tests.aws import create_tables, fake_aws
+from tradebot.contracts import Fill, Order, order_id_for
 from tradebot.errors import RetryableError
-from tradebot.ledger import OrderLedger
-from tradebot.models import Fill, Order, order_id_for
-from tradebot.portfolio import FillOutcome, PortfolioStore
+from tradebot.store.accounts import AccountStore
+from tradebot.store.ledger import OrderLedger
+from tradebot.store.settlement import FillOutcome, apply_fill
 
 LEDGER = "LedgerTable"
 STATE = "StateTable"
@@ -37,8 +38,8 @@ def ledger(ddb: Any) -> OrderLedger:
 
 
 @pytest.fixture
-def store(ddb: Any) -> PortfolioStore:
-    return PortfolioStore(STATE, ddb)
+def store(ddb: Any) -> AccountStore:
+    return AccountStore(STATE, ddb)
 
 
 def make_order(
@@ -148,20 +149,26 @@ def test_item_layout(ddb: Any, ledger: OrderLedger) -> None:
 # --- the paper account ---------------------------------------------------------------------------------
 
 
-def test_load_creates_the_account_once(store: PortfolioStore) -> None:
+def test_load_creates_the_account_once(store: AccountStore) -> None:
     first = store.load("paper", 10_000.0)
     assert (first.account, first.cash, first.positions) == ("paper", 10_000.0, {})
     assert store.load("paper", 99.0).cash == 10_000.0  # existing account: initial capital ignored
     assert store.ensure("paper", 5.0) is False
 
 
-def fill_order(ledger: OrderLedger, store: PortfolioStore, order: Order, fill: Fill) -> FillOutcome:
+def settle(ddb: Any, store: AccountStore, order: Order, fill: Fill, ledger: OrderLedger) -> FillOutcome:
+    return apply_fill(ddb, order, fill, ledger=ledger, accounts=store, now=NOW)
+
+
+def fill_order(ledger: OrderLedger, store: AccountStore, order: Order, fill: Fill) -> FillOutcome:
     ledger.record_new(order, NOW)
     ledger.accept(order.order_id, NOW)
-    return store.apply_fill(order, fill, ledger=ledger, now=NOW)
+    return settle(boto3.client("dynamodb", region_name="us-east-1"), store, order, fill, ledger)
 
 
-def test_fill_updates_ledger_cash_and_position_together(ledger: OrderLedger, store: PortfolioStore) -> None:
+def test_fill_updates_ledger_cash_and_position_together(
+    ddb: Any, ledger: OrderLedger, store: AccountStore
+) -> None:
     store.load("paper", 10_000.0)
     buy = make_order("BUY", 10)
     fill = make_fill(buy, price=100.0, commission=1.0)
@@ -174,11 +181,11 @@ def test_fill_updates_ledger_cash_and_position_together(ledger: OrderLedger, sto
     assert portfolio.positions["SPY"].quantity == 10
     assert portfolio.positions["SPY"].avg_price == pytest.approx(100.0)
     # the same fill again: the ledger is no longer ACCEPTED, nothing else moves
-    assert store.apply_fill(buy, fill, ledger=ledger, now=NOW) is FillOutcome.DUPLICATE
+    assert settle(ddb, store, buy, fill, ledger) is FillOutcome.DUPLICATE
     assert store.load("paper", 10_000.0) == portfolio
 
 
-def test_average_price_on_buys_and_sells(ledger: OrderLedger, store: PortfolioStore) -> None:
+def test_average_price_on_buys_and_sells(ledger: OrderLedger, store: AccountStore) -> None:
     store.load("paper", 100_000.0)
     b1 = make_order("BUY", 10, as_of=date(2024, 3, 4))
     b2 = make_order("BUY", 30, as_of=date(2024, 3, 5))
@@ -200,7 +207,7 @@ def test_average_price_on_buys_and_sells(ledger: OrderLedger, store: PortfolioSt
     assert store.load("paper", 0.1).cash == pytest.approx(expected)
 
 
-def test_insufficient_cash_writes_nothing(ledger: OrderLedger, store: PortfolioStore) -> None:
+def test_insufficient_cash_writes_nothing(ddb: Any, ledger: OrderLedger, store: AccountStore) -> None:
     store.load("paper", 1_000.0)
     buy = make_order("BUY", 10)
     assert fill_order(ledger, store, buy, make_fill(buy, 100.0, 0.01)) is FillOutcome.INSUFFICIENT_CASH
@@ -210,19 +217,19 @@ def test_insufficient_cash_writes_nothing(ledger: OrderLedger, store: PortfolioS
     assert store.load("paper", 1.0).cash == 1_000.0
     assert store.load("paper", 1.0).positions == {}
     # exactly enough cash fills
-    assert store.apply_fill(buy, make_fill(buy, 99.9, 1.0), ledger=ledger, now=NOW) is FillOutcome.FILLED
+    assert settle(ddb, store, buy, make_fill(buy, 99.9, 1.0), ledger) is FillOutcome.FILLED
     assert store.load("paper", 1.0).cash == pytest.approx(0.0)
 
 
-def test_sell_exceeding_the_position_writes_nothing(ledger: OrderLedger, store: PortfolioStore) -> None:
+def test_sell_exceeding_the_position_writes_nothing(
+    ddb: Any, ledger: OrderLedger, store: AccountStore
+) -> None:
     store.load("paper", 10_000.0)
     sell = make_order("SELL", 5)
     assert fill_order(ledger, store, sell, make_fill(sell)) is FillOutcome.SELL_EXCEEDS_POSITION  # none held
     buy = make_order("BUY", 3, as_of=date(2024, 3, 7))
     assert fill_order(ledger, store, buy, make_fill(buy, 100.0, 0.0)) is FillOutcome.FILLED
-    assert (
-        store.apply_fill(sell, make_fill(sell), ledger=ledger, now=NOW) is FillOutcome.SELL_EXCEEDS_POSITION
-    )
+    assert settle(ddb, store, sell, make_fill(sell), ledger) is FillOutcome.SELL_EXCEEDS_POSITION
     portfolio = store.load("paper", 1.0)
     assert portfolio.cash == pytest.approx(9_700.0)
     assert portfolio.positions["SPY"].quantity == 3
@@ -230,21 +237,23 @@ def test_sell_exceeding_the_position_writes_nothing(ledger: OrderLedger, store: 
     assert entry is not None and entry.status == "ACCEPTED"
 
 
-def test_fill_of_an_order_not_accepted_is_a_duplicate(ledger: OrderLedger, store: PortfolioStore) -> None:
+def test_fill_of_an_order_not_accepted_is_a_duplicate(
+    ddb: Any, ledger: OrderLedger, store: AccountStore
+) -> None:
     store.load("paper", 10_000.0)
     order = make_order()
     ledger.record_new(order, NOW)  # still NEW
-    assert store.apply_fill(order, make_fill(order), ledger=ledger, now=NOW) is FillOutcome.DUPLICATE
+    assert settle(ddb, store, order, make_fill(order), ledger) is FillOutcome.DUPLICATE
     ledger.accept(order.order_id, NOW)
     ledger.reject(order.order_id, "kill switch: test", NOW)
-    assert store.apply_fill(order, make_fill(order), ledger=ledger, now=NOW) is FillOutcome.DUPLICATE
+    assert settle(ddb, store, order, make_fill(order), ledger) is FillOutcome.DUPLICATE
     assert store.load("paper", 1.0).cash == 10_000.0
 
 
-def test_a_fill_for_another_order_is_refused(ledger: OrderLedger, store: PortfolioStore) -> None:
+def test_a_fill_for_another_order_is_refused(ddb: Any, ledger: OrderLedger, store: AccountStore) -> None:
     order = make_order()
     with pytest.raises(ValueError):
-        store.apply_fill(order, make_fill(make_order("SELL")), ledger=ledger, now=NOW)
+        settle(ddb, store, order, make_fill(make_order("SELL")), ledger)
 
 
 class RacingDdb:
@@ -266,20 +275,16 @@ class RacingDdb:
 
 
 def test_concurrent_buys_of_one_symbol_keep_the_average_right(ddb: Any, ledger: OrderLedger) -> None:
-    plain = PortfolioStore(STATE, ddb)
+    plain = AccountStore(STATE, ddb)
     plain.load("paper", 100_000.0)
     first = make_order("BUY", 10, as_of=date(2024, 3, 7))
     second = make_order("BUY", 30)
     for order in (first, second):
         ledger.record_new(order, NOW)
         ledger.accept(order.order_id, NOW)
-    racing_ddb = RacingDdb(
-        ddb, lambda: plain.apply_fill(first, make_fill(first, 100.0, 0.0), ledger=ledger, now=NOW)
-    )
-    racing = PortfolioStore(STATE, racing_ddb)
-    assert (
-        racing.apply_fill(second, make_fill(second, 120.0, 0.0), ledger=ledger, now=NOW) is FillOutcome.FILLED
-    )
+    racing_ddb = RacingDdb(ddb, lambda: settle(ddb, plain, first, make_fill(first, 100.0, 0.0), ledger))
+    racing = AccountStore(STATE, racing_ddb)
+    assert settle(racing_ddb, racing, second, make_fill(second, 120.0, 0.0), ledger) is FillOutcome.FILLED
     assert racing_ddb.transactions == 2  # the version moved under the first attempt: re-read and retried
     held = plain.load("paper", 1.0).positions["SPY"]
     assert (held.quantity, held.avg_price) == (40, pytest.approx((1000 + 3600) / 40))
@@ -306,16 +311,17 @@ class AlwaysConflicting:
 
 
 def test_endless_conflicts_are_retryable(ddb: Any, ledger: OrderLedger) -> None:
-    store = PortfolioStore(STATE, AlwaysConflicting(ddb))
+    conflicting = AlwaysConflicting(ddb)
+    store = AccountStore(STATE, conflicting)
     store.load("paper", 10_000.0)
     order = make_order()
     ledger.record_new(order, NOW)
     ledger.accept(order.order_id, NOW)
     with pytest.raises(RetryableError):
-        store.apply_fill(order, make_fill(order), ledger=ledger, now=NOW)
+        settle(conflicting, store, order, make_fill(order), ledger)
 
 
-def test_reset(ledger: OrderLedger, store: PortfolioStore) -> None:
+def test_reset(ledger: OrderLedger, store: AccountStore) -> None:
     store.load("paper", 10_000.0)
     buy = make_order("BUY", 10)
     fill_order(ledger, store, buy, make_fill(buy))
@@ -331,5 +337,5 @@ def test_reset(ledger: OrderLedger, store: PortfolioStore) -> None:
 def test_default_clients_come_from_tradebot_aws(ddb: Any) -> None:
     order = make_order()
     assert OrderLedger(LEDGER).record_new(order, NOW) is True
-    assert PortfolioStore(STATE).load("paper", 1.0).cash == 1.0
+    assert AccountStore(STATE).load("paper", 1.0).cash == 1.0
     assert OrderLedger(LEDGER, ddb).get(order.order_id) is not None

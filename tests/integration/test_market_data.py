@@ -17,9 +17,10 @@ import pytest
 from tests.conftest import aws_state
 from tests.market_fakes import install_fake_yahoo, session_bars
 from tradebot.clock import FixedClock
+from tradebot.contracts import FetchEvent, PipelineRequest
 from tradebot.errors import DataQualityError, InputValidationError
-from tradebot.models import FetchEvent, PipelineRequest
-from tradebot.pipeline import Runtime, fetch_market_data
+from tradebot.pipeline.fetch import fetch_market_data
+from tradebot.pipeline.runtime import Runtime
 from tradebot.settings import get_settings
 from tradebot_local.emulator import LambdaContext
 from tradebot_local.handlers import function_folders, load_handler

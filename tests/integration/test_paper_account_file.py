@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from tests.integration.executor_env import AS_OF, NOW
+from tradebot.contracts import Order, order_id_for
 from tradebot.errors import ConfigurationError, RetryableError
-from tradebot.ledger import OrderLedger
-from tradebot.models import Order, order_id_for
-from tradebot.portfolio import PortfolioStore
-from tradebot_local.paper_account import AccountFile, local_tables
+from tradebot.store.accounts import AccountStore
+from tradebot.store.ledger import OrderLedger
+from tradebot_local.account_file import AccountFile, local_tables
 
 
 def order() -> Order:
@@ -37,7 +37,7 @@ def test_items_survive_a_round_trip_exactly(tmp_path: Path) -> None:
     account = AccountFile(tmp_path / "account.json")
     with local_tables(account, save=True) as local:
         OrderLedger(local.tables["LedgerTable"], local.ddb).record_new(order(), NOW)
-        PortfolioStore(local.tables["StateTable"], local.ddb).load(local.account_id, 1_234.5)
+        AccountStore(local.tables["StateTable"], local.ddb).load(local.account_id, 1_234.5)
         saved = {t: local.ddb.scan(TableName=n)["Items"] for t, n in local.tables.items()}
     with local_tables(account, save=False) as local:
         restored = {t: local.ddb.scan(TableName=n)["Items"] for t, n in local.tables.items()}

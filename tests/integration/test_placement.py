@@ -10,12 +10,13 @@ from typing import Any
 import pytest
 
 from tests.integration.executor_env import AS_OF, CAPITAL, CONFIG, NEXT, Env, filled_ids, signal
-from tradebot.config import ConfigStore, ExecutionSettings, RiskLimits, TradingConfig
+from tradebot.contracts import Order
 from tradebot.errors import ConfigurationError, InputValidationError, KillSwitchEngaged
 from tradebot.execution.broker import SessionBar
-from tradebot.ledger import OrderLedger
-from tradebot.models import Order
-from tradebot.portfolio import Halt
+from tradebot.store.ledger import OrderLedger
+from tradebot.store.trading_config import ConfigStore
+from tradebot.trading.account import Halt
+from tradebot.trading.config import ExecutionSettings, RiskLimits, TradingConfig
 
 MON, TUE, WED = date(2024, 3, 4), date(2024, 3, 5), date(2024, 3, 6)
 SIGNALS = [signal("SPY", 1.0, 100.0), signal("QQQ", 1.0, 50.0), signal("IWM", 0.0, 20.0)]
@@ -37,7 +38,7 @@ def test_a_decision_records_its_orders_then_sends_them(env: Env) -> None:
     assert (result.sent, result.already_recorded, result.already_decided) == (2, 0, False)
     assert [env.status(o) for o in result.orders] == [("NEW", "")] * 2
     assert messages_in_queue(env) == 2
-    decision = env.portfolios.decision("paper", AS_OF)
+    decision = env.accounts.decision("paper", AS_OF)
     assert decision is not None
     assert (decision.run_id, decision.equity, decision.orders) == ("run-1", CAPITAL, result.orders)
     assert decision.closes == {"SPY": 100.0, "QQQ": 50.0, "IWM": 20.0}
@@ -48,7 +49,7 @@ def test_a_decision_records_its_orders_then_sends_them(env: Env) -> None:
 def test_a_rerun_of_the_same_session_places_nothing_new_and_fills_nothing_twice(env: Env) -> None:
     first = env.place(SIGNALS)
     env.executor().drain()
-    cash_after = env.portfolios.load("paper", CAPITAL).cash
+    cash_after = env.accounts.load("paper", CAPITAL).cash
     # the same day again, from another run, even with other signals
     again = env.place([signal("SPY", 1.0, 90.0), signal("TLT", 1.0, 10.0)], run_id="run-2")
     assert again.already_decided is True
@@ -56,7 +57,7 @@ def test_a_rerun_of_the_same_session_places_nothing_new_and_fills_nothing_twice(
     assert messages_in_queue(env) == 0
     report = env.executor().drain()
     assert (report.received, report.filled) == (0, [])
-    assert env.portfolios.load("paper", CAPITAL).cash == cash_after
+    assert env.accounts.load("paper", CAPITAL).cash == cash_after
     env.assert_consistent()
 
 
@@ -121,7 +122,7 @@ def test_an_earlier_session_than_the_latest_decision_is_refused(env: Env) -> Non
 @pytest.mark.parametrize("halted", [False, True])
 def test_kill_switch_and_halt_stop_placement_before_anything_is_written(env: Env, halted: bool) -> None:
     if halted:
-        env.portfolios.set_halt(Halt(account="paper", reason="test", as_of=MON, created_at=env.clock.now()))
+        env.accounts.set_halt(Halt(account="paper", reason="test", as_of=MON, created_at=env.clock.now()))
     else:
         env.config.set_kill_switch(True, "operator")
     before = table_items(env)
@@ -135,7 +136,7 @@ def test_the_daily_loss_limit_halts_placement_and_the_executor(env: Env) -> None
     # Monday: buy SPY and QQQ (filled at 100 and 50)
     env.place(SIGNALS, as_of=MON)
     env.executor().drain()
-    monday = env.portfolios.decision("paper", MON)
+    monday = env.accounts.decision("paper", MON)
     assert monday is not None
     # an order queued before the loss is known
     queued = env.order("BUY", 1, "IWM")
@@ -144,17 +145,17 @@ def test_the_daily_loss_limit_halts_placement_and_the_executor(env: Env) -> None
     tuesday = [signal("SPY", 1.0, 70.0), signal("QQQ", 1.0, 35.0), signal("IWM", 0.0, 20.0)]
     with pytest.raises(KillSwitchEngaged, match="daily loss limit: equity fell 12"):
         env.place(tuesday, as_of=TUE, previous_session=MON)
-    halt = env.portfolios.halt("paper")
+    halt = env.accounts.halt("paper")
     assert halt is not None and halt.as_of == TUE
-    assert env.portfolios.decision("paper", TUE) is None  # nothing decided, nothing sent
+    assert env.accounts.decision("paper", TUE) is None  # nothing decided, nothing sent
     # the executor rejects what was queued, with the reason
     report = env.executor().drain()
-    assert report.rejected == [(queued.order_id, f"halted: {halt.reason}")]
+    assert report.rejected == [(queued.order_id, f"halted since {halt.as_of}: {halt.reason}")]
     # later sessions stay halted until an operator lifts it
     with pytest.raises(KillSwitchEngaged, match="halted since 2024-03-05"):
         env.place(tuesday, as_of=WED, previous_session=TUE)
-    assert env.portfolios.clear_halt("paper") == halt
-    assert env.portfolios.clear_halt("paper") is None
+    assert env.accounts.clear_halt("paper") == halt
+    assert env.accounts.clear_halt("paper") is None
     assert env.place(tuesday, as_of=WED, previous_session=TUE).already_decided is False
     env.executor().drain()
     env.assert_consistent()
@@ -165,7 +166,7 @@ def test_a_loss_within_the_limit_or_without_a_previous_decision_does_not_halt(en
     env.executor().drain()
     env.place([signal("SPY", 1.0, 90.0), signal("QQQ", 1.0, 50.0)], as_of=TUE, previous_session=MON)
     env.place([signal("SPY", 1.0, 10.0), signal("QQQ", 1.0, 5.0)], as_of=WED, previous_session=None)
-    assert env.portfolios.halt("paper") is None
+    assert env.accounts.halt("paper") is None
 
 
 def test_pending_orders_reduce_the_cash_available_and_are_not_ordered_again(env: Env) -> None:

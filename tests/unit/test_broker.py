@@ -11,10 +11,10 @@ import pytest
 from pydantic import ValidationError
 
 from tradebot.clock import FixedClock
+from tradebot.contracts import Fill, Order, order_id_for
 from tradebot.errors import DataQualityError
 from tradebot.execution.broker import Execution, ExecutionStatus, PaperBroker, SessionBar, new_york_close
-from tradebot.execution.prices import BarSourcePrices
-from tradebot.models import Fill, Order, order_id_for
+from tradebot.execution.next_bars import BarSourcePrices
 
 AS_OF = date(2024, 3, 8)  # a Friday: the next session is Monday the 11th
 

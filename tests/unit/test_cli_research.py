@@ -19,7 +19,7 @@ from tradebot.data import LoadResult
 from tradebot.data.csv_source import write_yahoo_csv
 from tradebot.strategy import FillModel, backtest, optimize
 from tradebot_local.cli import app
-from tradebot_local.cli_research import parse_grid
+from tradebot_local.cli.research import parse_grid
 
 runner = CliRunner()
 BARS = make_bars(600, seed=41, vol=0.02)

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tradebot.data.history import ARCHIVE_PREFIX
+from tradebot.data.archive import ARCHIVE_PREFIX
 from tradebot_local.cfn import load_template
 from tradebot_local.provision import TEMPLATE
 

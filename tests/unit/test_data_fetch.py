@@ -13,14 +13,14 @@ from tests.market_fakes import FakeSource, session_bars, write_csv_dir
 from tests.unit.test_data_history import MemoryStore
 from tradebot.calendar import get_calendar
 from tradebot.data import default_as_of, source_from_spec
-from tradebot.data.fetch import (
+from tradebot.data.sample import SAMPLE_DEFAULT_AS_OF
+from tradebot.data.universe import (
     check_failures,
     ensure_session_closed,
     expected_last_session,
     fetch_bars,
     save_archive,
 )
-from tradebot.data.sample import SAMPLE_DEFAULT_AS_OF
 from tradebot.errors import DataQualityError, InputValidationError, UnknownSymbolError
 
 NY = ZoneInfo("America/New_York")

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from tests.market_fakes import FakeSource, session_bars
 from tradebot.calendar import get_calendar
 from tradebot.data import BAR_COLUMNS
-from tradebot.data.history import (
+from tradebot.data.archive import (
     DirectoryStore,
     decode_symbol_bars,
     encode_symbol_bars,

@@ -2,8 +2,8 @@
 
 import pytest
 
+from tradebot.contracts import FetchEvent, OptimizeEvent, PipelineRequest, parse_event
 from tradebot.errors import InputValidationError
-from tradebot.models import FetchEvent, OptimizeEvent, PipelineRequest, parse_event
 
 
 def test_valid_fetch_event():

@@ -10,9 +10,10 @@ from datetime import UTC, date, datetime
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tradebot.config import ExecutionSettings, RiskLimits
-from tradebot.models import Order, Portfolio, Position, Signal, order_id_for
-from tradebot.trading import plan_orders, worst_case_cost, worst_case_proceeds
+from tradebot.contracts import Order, Signal, order_id_for
+from tradebot.trading.account import Portfolio, Position
+from tradebot.trading.config import ExecutionSettings, RiskLimits
+from tradebot.trading.sizing import plan_orders, worst_case_cost, worst_case_proceeds
 
 AS_OF = date(2025, 6, 2)
 EARLIER = date(2025, 5, 30)

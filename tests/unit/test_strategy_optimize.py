@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.unit.test_strategy_support import make_bars, reference_fractional
+from tradebot.contracts import Scores
 from tradebot.errors import DataQualityError, InputValidationError
-from tradebot.models import Scores
 from tradebot.strategy import (
     FillModel,
     evaluate_grid,

@@ -7,11 +7,13 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+import pandas as pd
 import pytest
 
-from tradebot import pipeline
+from tradebot.contracts import OptimizeEvent, OptimizeResult, S3Pointer
 from tradebot.data import source_from_spec
-from tradebot.models import OptimizeEvent, OptimizeResult, S3Pointer
+from tradebot.pipeline.optimize import optimize_strategy
+from tradebot.pipeline.runtime import Runtime
 from tradebot.settings import Settings
 from tradebot.strategy import FillModel, optimize
 
@@ -31,17 +33,19 @@ class FakeDynamoDB:
 
 
 @dataclass
-class LocalRuntime(pipeline.Runtime):
+class LocalRuntime(Runtime):
     fake: FakeDynamoDB = field(default_factory=FakeDynamoDB)
 
     @property
     def ddb(self) -> Any:
         return self.fake
 
+    def bars_for(self, pointer: S3Pointer, symbol: str) -> pd.DataFrame:
+        return BARS
+
 
 @pytest.fixture
-def rt(monkeypatch: pytest.MonkeyPatch) -> LocalRuntime:
-    monkeypatch.setattr(pipeline, "_bars_for", lambda pointer, symbol: BARS)
+def rt() -> LocalRuntime:
     names = ("config_table", "state_table", "ledger_table", "idempotency_table", "data_bucket")
     settings = Settings(**{n: n for n in names}, orders_queue_url="q", secret_arn="s")
     return LocalRuntime(settings=settings)
@@ -55,7 +59,7 @@ def test_optimize_strategy_stores_walk_forward_params_and_scores(rt: LocalRuntim
         strategy="rsi_reversion",
         bars=S3Pointer(bucket="b", key="k"),
     )
-    result = pipeline.optimize_strategy(event, rt)
+    result = optimize_strategy(event, rt)
     # the default trading config's costs (0.05% commission, 5 bps slippage), fractional, 3 folds
     fill = FillModel(fractional=True, commission=0.0005, slippage_bps=5)
     expected = optimize(BARS, "rsi_reversion", fill=fill, folds=3)
@@ -69,7 +73,7 @@ def test_optimize_strategy_stores_walk_forward_params_and_scores(rt: LocalRuntim
         rt.fake.items[("state_table", "PARAMS#SYN-B", "rsi_reversion")]["result"]["S"]
     )
     assert stored == result
-    again = pipeline.optimize_strategy(event, rt)  # fresh parameters are reused
+    again = optimize_strategy(event, rt)  # fresh parameters are reused
     assert (
         not again.reoptimized and again.params == result.params and again.walk_forward == result.walk_forward
     )

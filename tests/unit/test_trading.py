@@ -4,9 +4,10 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from tradebot.config import RiskLimits
-from tradebot.models import Portfolio, Position, Signal, order_id_for
-from tradebot.trading import plan_orders
+from tradebot.contracts import Signal, order_id_for
+from tradebot.trading.account import Portfolio, Position
+from tradebot.trading.config import RiskLimits
+from tradebot.trading.sizing import plan_orders
 
 AS_OF = date(2025, 6, 2)
 NOW = datetime(2025, 6, 2, 21, 0, tzinfo=UTC)

@@ -27,8 +27,8 @@ import numpy as np
 import pandas as pd
 
 from tradebot.calendar import TradingCalendar
+from tradebot.contracts import SymbolIssue
 from tradebot.data.bars import BAR_COLUMNS, PRICE_COLUMNS, normalize_bars
-from tradebot.models import SymbolIssue
 
 DEFAULT_MIN_BARS = 60
 DEFAULT_MAX_MOVE = 0.40

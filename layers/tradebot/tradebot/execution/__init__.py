@@ -1,26 +1,8 @@
-"""Order execution: placing orders (PaperTrade's core), brokers, their price source, and the long-running
-executor (ECS service)."""
+"""Order execution at the executor (ECS): brokers and what they fill against, one order's life, the loop.
 
-from tradebot.execution.broker import (
-    Broker,
-    Execution,
-    ExecutionStatus,
-    PaperBroker,
-    PriceSource,
-    SessionBar,
-)
-from tradebot.execution.executor import Executor, ExecutorReport, cloudwatch_heartbeat
-from tradebot.execution.prices import BarSourcePrices
-
-__all__ = [
-    "BarSourcePrices",
-    "Broker",
-    "Execution",
-    "ExecutionStatus",
-    "Executor",
-    "ExecutorReport",
-    "PaperBroker",
-    "PriceSource",
-    "SessionBar",
-    "cloudwatch_heartbeat",
-]
+broker.py      the Broker interface and the paper broker (next session's bar)
+alpaca.py      Alpaca's paper-trading API behind the same interface (optional)
+next_bars.py   the paper broker's price source: the next session's bar from a bar source
+executor.py    one order's life: ledger -> gate -> broker -> settlement
+service.py     the loop: receive, execute, delete; visibility, pending sweep, heartbeat
+"""

@@ -18,9 +18,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from tradebot.contracts import Fill, Order
 from tradebot.errors import ConfigurationError, RetryableError
 from tradebot.execution.broker import NEW_YORK, Execution
-from tradebot.models import Fill, Order
 
 KEY_FIELD = "broker_api_key"
 SECRET_FIELD = "broker_api_secret"  # noqa: S105 - the name of a field, not a secret

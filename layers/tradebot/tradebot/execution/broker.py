@@ -24,8 +24,8 @@ from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from tradebot.clock import Clock
+from tradebot.contracts import Fill, Order
 from tradebot.errors import DataQualityError
-from tradebot.models import Fill, Order
 
 NEW_YORK = ZoneInfo("America/New_York")
 

@@ -29,7 +29,7 @@ from tradebot.strategy.fills import FillModel, fill_model
 from tradebot.strategy.metrics import performance
 from tradebot.strategy.prices import Prices, to_prices
 from tradebot.strategy.registry import get_strategy
-from tradebot.strategy.simulate import Fill, simulate
+from tradebot.strategy.simulate import SimFill, simulate
 
 
 @dataclass(frozen=True)
@@ -133,10 +133,10 @@ def backtest(
     )
 
 
-def _trades(prices: Prices, fills: list[Fill]) -> list[Trade]:
+def _trades(prices: Prices, fills: list[SimFill]) -> list[Trade]:
     """Pair each opening fill with the closing fill that follows it (fills alternate open / close)."""
     trades: list[Trade] = []
-    opening: Fill | None = None
+    opening: SimFill | None = None
     for f in fills:
         if opening is None:
             opening = f
@@ -148,7 +148,7 @@ def _trades(prices: Prices, fills: list[Fill]) -> list[Trade]:
     return trades
 
 
-def _trade(prices: Prices, entry: Fill, exit_: Fill | None) -> Trade:
+def _trade(prices: Prices, entry: SimFill, exit_: SimFill | None) -> Trade:
     size = entry.shares
     if exit_ is None:
         exit_price, exit_fee, exit_bar = float(prices.close[-1]), 0.0, None

@@ -105,7 +105,9 @@ def fees(shares: FloatArray | float, price: FloatArray | float, fill: FillModel)
 
 
 @dataclass(frozen=True)
-class Fill:
+class SimFill:
+    """One fill of the research simulation (a bar index, signed shares); the pipeline's is contracts.Fill."""
+
     bar: int
     shares: float  # signed: > 0 buys, < 0 sells
     price: float
@@ -122,7 +124,7 @@ class Simulation:
     equity: FloatArray
     cash: FloatArray
     shares: FloatArray
-    fills: list[Fill]
+    fills: list[SimFill]
     n_entries: int
     bust: int | None
 
@@ -148,7 +150,7 @@ def simulate(
     n = stop - start
     cash_at = np.empty(n)
     shares_at = np.zeros(n)
-    fills: list[Fill] = []
+    fills: list[SimFill] = []
     cash, shares, last, entries = float(fill.cash), 0.0, 0, 0
     bust: int | None = None
 
@@ -162,7 +164,7 @@ def simulate(
             return True
         b = last + int(broke[0])
         if shares != 0:
-            fills.append(Fill(start + b, -shares, float(cl[start + b]), 0.0))
+            fills.append(SimFill(start + b, -shares, float(cl[start + b]), 0.0))
         bust, cash, shares = start + b, 0.0, 0.0
         cash_at[b:], shares_at[b:] = 0.0, 0.0
         return False
@@ -175,13 +177,13 @@ def simulate(
             price = float(sell_price(o[t], slip))
             fee = float(fees(shares, price, fill))
             cash = cash + shares * price - fee
-            fills.append(Fill(t, -shares, price, fee))
+            fills.append(SimFill(t, -shares, price, fee))
             shares = 0.0
         elif shares < 0:
             price = float(buy_price(o[t], slip))
             fee = float(fees(-shares, price, fill))
             cash = cash - (-shares * price + fee)
-            fills.append(Fill(t, -shares, price, fee))
+            fills.append(SimFill(t, -shares, price, fee))
             shares = 0.0
         if held[j] != 0:
             price = float(buy_price(o[t], slip) if held[j] > 0 else sell_price(o[t], slip))
@@ -192,7 +194,7 @@ def simulate(
                     cash, shares = cash - (q * price + fee), q
                 else:
                     cash, shares = cash + (q * price - fee), -q
-                fills.append(Fill(t, shares, price, fee))
+                fills.append(SimFill(t, shares, price, fee))
                 entries += 1
     else:
         hold_until(n)

@@ -1,4 +1,4 @@
-"""The order ledger: one DynamoDB item per order, moved through its states by conditional writes.
+"""The order ledger: one DynamoDB item per order, moved through its lifecycle by conditional writes.
 
 Item layout (LedgerTable: ``pk`` S HASH, ``sk`` S RANGE; GSI ``by_status``: ``status`` S HASH,
 ``as_of`` S RANGE, projection ALL)::
@@ -13,10 +13,11 @@ Item layout (LedgerTable: ``pk`` S HASH, ``sk`` S RANGE; GSI ``by_status``: ``st
         recorded_at   S   ISO datetime of record_new
         updated_at    S   ISO datetime of the last transition
 
-State machine (each edge is one conditional write, so it happens exactly once)::
+The lifecycle is :data:`TRANSITIONS`; every write below is one conditional write derived from it, so
+each edge happens at most once::
 
-    NEW -> ACCEPTED -> FILLED      (FILLED is written by the fill transaction, see tradebot.portfolio)
-    NEW | ACCEPTED -> REJECTED | CANCELLED
+    (none) -> NEW -> ACCEPTED -> FILLED      (FILLED: in the fill transaction, tradebot.store.settlement)
+              NEW | ACCEPTED -> REJECTED | CANCELLED
 
 A transition whose condition fails returns ``False``: the order was already past that state.
 """
@@ -24,19 +25,43 @@ A transition whose condition fails returns ``False``: the order was already past
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Literal
 
 from botocore.exceptions import ClientError
 
 from tradebot import aws
-from tradebot.models import Contract, Fill, Order, OrderStatus
+from tradebot.contracts import Contract, Fill, Order
+from tradebot.store.dynamo import is_conditional_failure, pages, put_if_absent
+
+OrderStatus = Literal["NEW", "ACCEPTED", "FILLED", "CANCELLED", "REJECTED"]
+STATUSES: tuple[OrderStatus, ...] = ("NEW", "ACCEPTED", "FILLED", "CANCELLED", "REJECTED")  # lifecycle order
+TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
+    "NEW": frozenset({"ACCEPTED", "REJECTED", "CANCELLED"}),
+    "ACCEPTED": frozenset({"FILLED", "REJECTED", "CANCELLED"}),
+    "FILLED": frozenset(),
+    "CANCELLED": frozenset(),
+    "REJECTED": frozenset(),
+}
+FINAL_STATUSES: frozenset[OrderStatus] = frozenset(s for s, moves in TRANSITIONS.items() if not moves)
 
 ORDER_PREFIX = "ORDER#"
 ORDER_SK = "ORDER"
 STATUS_INDEX = "by_status"
-STATUSES: tuple[OrderStatus, ...] = ("NEW", "ACCEPTED", "FILLED", "CANCELLED", "REJECTED")  # lifecycle order
-FINAL_STATUSES: frozenset[str] = frozenset({"FILLED", "CANCELLED", "REJECTED"})
 _NAMES = {"#s": "status", "#r": "reason", "#u": "updated_at"}
+
+
+def sources(to: OrderStatus) -> tuple[OrderStatus, ...]:
+    """The statuses an order may move to ``to`` from, in lifecycle order."""
+    return tuple(s for s in STATUSES if to in TRANSITIONS[s])
+
+
+def _status_condition(to: OrderStatus, values: dict[str, Any]) -> str:
+    """``#s IN (...)`` over :func:`sources` of ``to``; adds the placeholders' values to ``values``."""
+    placeholders = []
+    for i, status in enumerate(sources(to)):
+        values[f":from{i}"] = {"S": status}
+        placeholders.append(f":from{i}")
+    return f"#s IN ({', '.join(placeholders)})"
 
 
 class LedgerEntry(Contract):
@@ -53,21 +78,6 @@ class LedgerEntry(Contract):
 
 def order_key(order_id: str) -> dict[str, Any]:
     return {"pk": {"S": f"{ORDER_PREFIX}{order_id}"}, "sk": {"S": ORDER_SK}}
-
-
-def is_conditional_failure(exc: ClientError) -> bool:
-    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
-
-
-def put_if_absent(ddb: Any, table: str, item: dict[str, Any]) -> bool:
-    """Put ``item`` only if its key is not taken; True if this call created it, False if it existed."""
-    try:
-        ddb.put_item(TableName=table, Item=item, ConditionExpression="attribute_not_exists(pk)")
-    except ClientError as exc:
-        if is_conditional_failure(exc):
-            return False
-        raise
-    return True
 
 
 class OrderLedger:
@@ -104,48 +114,42 @@ class OrderLedger:
 
     def accept(self, order_id: str, now: datetime) -> bool:
         """NEW -> ACCEPTED."""
-        return self._transition(order_id, "ACCEPTED", ("NEW",), "", now)
+        return self._transition(order_id, "ACCEPTED", "", now)
 
     def reject(self, order_id: str, reason: str, now: datetime) -> bool:
         """NEW | ACCEPTED -> REJECTED, with the reason."""
-        return self._transition(order_id, "REJECTED", ("NEW", "ACCEPTED"), reason, now)
+        return self._transition(order_id, "REJECTED", reason, now)
 
     def cancel(self, order_id: str, reason: str, now: datetime) -> bool:
         """NEW | ACCEPTED -> CANCELLED, with the reason."""
-        return self._transition(order_id, "CANCELLED", ("NEW", "ACCEPTED"), reason, now)
+        return self._transition(order_id, "CANCELLED", reason, now)
 
     def fill_update(self, order_id: str, fill: Fill, now: datetime) -> dict[str, Any]:
-        """The ACCEPTED -> FILLED write, as one TransactWriteItems element (see PortfolioStore.apply_fill)."""
+        """The ACCEPTED -> FILLED write, as one TransactWriteItems element (tradebot.store.settlement)."""
+        values: dict[str, Any] = {
+            ":filled": {"S": "FILLED"},
+            ":fill": {"S": fill.model_dump_json()},
+            ":now": {"S": now.isoformat()},
+        }
         return {
             "Update": {
                 "TableName": self._table,
                 "Key": order_key(order_id),
                 "UpdateExpression": "SET #s = :filled, #f = :fill, #u = :now",
-                "ConditionExpression": "#s = :accepted",
+                "ConditionExpression": _status_condition("FILLED", values),
                 "ExpressionAttributeNames": {"#s": "status", "#f": "fill", "#u": "updated_at"},
-                "ExpressionAttributeValues": {
-                    ":filled": {"S": "FILLED"},
-                    ":accepted": {"S": "ACCEPTED"},
-                    ":fill": {"S": fill.model_dump_json()},
-                    ":now": {"S": now.isoformat()},
-                },
+                "ExpressionAttributeValues": values,
             }
         }
 
-    def _transition(
-        self, order_id: str, to: OrderStatus, allowed_from: tuple[str, ...], reason: str, now: datetime
-    ) -> bool:
+    def _transition(self, order_id: str, to: OrderStatus, reason: str, now: datetime) -> bool:
         values: dict[str, Any] = {":to": {"S": to}, ":r": {"S": reason}, ":now": {"S": now.isoformat()}}
-        placeholders = []
-        for i, status in enumerate(allowed_from):
-            values[f":from{i}"] = {"S": status}
-            placeholders.append(f":from{i}")
         try:
             self._ddb.update_item(
                 TableName=self._table,
                 Key=order_key(order_id),
                 UpdateExpression="SET #s = :to, #r = :r, #u = :now",
-                ConditionExpression=f"attribute_exists(pk) AND #s IN ({', '.join(placeholders)})",
+                ConditionExpression=f"attribute_exists(pk) AND {_status_condition(to, values)}",
                 ExpressionAttributeNames=_NAMES,
                 ExpressionAttributeValues=values,
             )
@@ -200,13 +204,7 @@ class OrderLedger:
             kwargs["FilterExpression"] = "#run = :run"
             names["#run"] = "run_id"
             values[":run"] = {"S": run_id}
-        entries: list[LedgerEntry] = []
-        while True:
-            page = self._ddb.query(**kwargs)
-            entries.extend(entry_from_item(item) for item in page.get("Items", []))
-            if "LastEvaluatedKey" not in page:
-                return entries
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return [entry_from_item(item) for item in pages(self._ddb.query, **kwargs)]
 
 
 def entry_from_item(item: dict[str, Any]) -> LedgerEntry:

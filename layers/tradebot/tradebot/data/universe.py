@@ -26,11 +26,11 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 
 from tradebot.calendar import TradingCalendar
+from tradebot.contracts import DataQualityReport, FetchStats, S3Pointer, SymbolIssue
 from tradebot.data import BarSource, LoadResult
-from tradebot.data.history import BarStore, HistoryResult, save_history, update_history
+from tradebot.data.archive import BarStore, HistoryResult, save_history, update_history
 from tradebot.data.quality import check_bars
 from tradebot.errors import DataQualityError, InputValidationError, UnknownSymbolError
-from tradebot.models import DataQualityReport, FetchStats, S3Pointer, SymbolIssue
 
 DEFAULT_MAX_FAILED_FRACTION = 0.5
 NEW_YORK = ZoneInfo("America/New_York")

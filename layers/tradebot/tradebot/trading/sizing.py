@@ -23,8 +23,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from tradebot.config import ExecutionSettings, RiskLimits
-from tradebot.models import Order, Portfolio, Signal, order_id_for
+from tradebot.contracts import Order, Signal, order_id_for
+from tradebot.trading.account import Portfolio
+from tradebot.trading.config import ExecutionSettings, RiskLimits
 
 
 @dataclass
@@ -184,17 +185,3 @@ def _after_pending(held: dict[str, int], pending: list[Order]) -> tuple[dict[str
         if o.side == "SELL":
             being_sold[o.symbol] = being_sold.get(o.symbol, 0) + o.quantity
     return expected, being_sold
-
-
-def daily_loss_breach(risk: RiskLimits, previous_equity: float, equity: float) -> str | None:
-    """Why trading must halt (equity fell more than ``daily_loss_limit`` since the previous session's
-    close), or None."""
-    if risk.daily_loss_limit is None or previous_equity <= 0:
-        return None
-    loss = (previous_equity - equity) / previous_equity
-    if loss <= risk.daily_loss_limit:
-        return None
-    return (
-        f"daily loss limit: equity fell {loss:.2%} (from {previous_equity:,.2f} to {equity:,.2f}), "
-        f"more than the limit of {risk.daily_loss_limit:.2%}"
-    )

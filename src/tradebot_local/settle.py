@@ -1,7 +1,7 @@
 """After a local execution: the executor drains the orders queue and the paper account is reported.
 
-This is the local twin of the ECS service: the same :class:`tradebot.execution.executor.Executor`, run in
-this process against the emulated queue and tables until the queue is empty.
+This is the local twin of the ECS service: the same :class:`tradebot.execution.service.ExecutorService`, run
+in this process against the emulated queue and tables until the queue is empty.
 """
 
 from __future__ import annotations
@@ -9,16 +9,15 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
-from tradebot import aws
 from tradebot.clock import SystemClock
-from tradebot.config import ConfigStore
 from tradebot.data import BarSource, source_from_spec
-from tradebot.execution.broker import PaperBroker
-from tradebot.execution.executor import Executor, ExecutorReport
-from tradebot.execution.prices import BarSourcePrices
-from tradebot.ledger import OrderLedger
-from tradebot.portfolio import PortfolioStore
+from tradebot.execution.executor import ExecutorReport
+from tradebot.execution.next_bars import BarSourcePrices
+from tradebot.execution.service import ExecutorService, build_service, paper_broker
 from tradebot.settings import get_settings
+from tradebot.store.accounts import AccountStore
+from tradebot.store.ledger import OrderLedger
+from tradebot.store.trading_config import ConfigStore
 
 if TYPE_CHECKING:
     from tradebot_local.runner import RunReport
@@ -28,24 +27,16 @@ def _no_sleep(seconds: float) -> None:
     """drain() never needs to wait: the emulated queue answers at once (wait_time_seconds=0)."""
 
 
-def build_executor(source: BarSource) -> Executor:
+def build_executor(source: BarSource) -> ExecutorService:
+    """The ECS service's executor against the emulated resources; always the paper broker locally, its
+    next opens from ``source``."""
     settings = get_settings()
-    ddb = aws.client("dynamodb")
-    config = ConfigStore(settings.config_table, ddb)
-    risk = config.load().risk
-    return Executor(
-        queue_url=settings.orders_queue_url,
-        sqs=aws.client("sqs"),
-        ledger=OrderLedger(settings.ledger_table, ddb),
-        portfolios=PortfolioStore(settings.state_table, ddb),
-        config=config,
-        broker=PaperBroker(
-            BarSourcePrices(source, clock=SystemClock()),
-            risk.commission_rate,
-            risk.slippage_bps,
-            clock=SystemClock(),
-        ),
-        clock=SystemClock(),
+    clock = SystemClock()
+    config = ConfigStore(settings.config_table).load()
+    return build_service(
+        settings,
+        broker=paper_broker(config, BarSourcePrices(source, clock=clock), clock),
+        clock=clock,
         sleep=_no_sleep,
         wait_time_seconds=0,
         heartbeat=lambda: None,
@@ -98,7 +89,7 @@ def portfolio_snapshot(source: BarSource, fetch: dict[str, Any], fill_sessions: 
     """Cash, positions and equity, positions marked at the latest close the run can know of."""
     settings = get_settings()
     initial = ConfigStore(settings.config_table).load().risk.initial_capital
-    portfolio = PortfolioStore(settings.state_table).load(settings.account_id, initial)
+    portfolio = AccountStore(settings.state_table).load(settings.account_id, initial)
     as_of = date.fromisoformat(fetch["as_of"]) if fetch.get("as_of") else None
     marked_at = max(fill_sessions) if fill_sessions else as_of
     closes: dict[str, float] = {}

@@ -1,6 +1,6 @@
 """`tradebot portfolio|orders|kill-switch|reset`: the local paper account (issue: orders and execution).
 
-Every command works on the account `tradebot run` persists (tradebot_local.paper_account): restored into
+Every command works on the account `tradebot run` persists (tradebot_local.account_file): restored into
 the emulator's tables, read or changed with the same stores the Lambdas and the executor use, saved back.
 """
 
@@ -45,16 +45,16 @@ def _print_json(value: Any) -> None:
 
 def account_summary() -> dict[str, Any]:
     """Cash, positions (marked at the latest decision's closes), pending orders, kill switch and halt."""
-    from tradebot.config import ConfigStore
-    from tradebot.execution.placement import pending_orders
-    from tradebot.ledger import OrderLedger
-    from tradebot.portfolio import PortfolioStore
-    from tradebot_local.paper_account import AccountFile, local_tables
+    from tradebot.pipeline.trade import pending_orders
+    from tradebot.store.accounts import AccountStore
+    from tradebot.store.ledger import OrderLedger
+    from tradebot.store.trading_config import ConfigStore
+    from tradebot_local.account_file import AccountFile, local_tables
 
     account = AccountFile.default()
     with local_tables(account, save=False) as local:
         config = ConfigStore(local.tables["ConfigTable"], local.ddb).load()
-        store = PortfolioStore(local.tables["StateTable"], local.ddb)
+        store = AccountStore(local.tables["StateTable"], local.ddb)
         initial = config.risk.initial_capital
         portfolio = store.load(local.account_id, initial)
         latest = store.latest_decision(local.account_id)
@@ -131,8 +131,8 @@ def portfolio(
 
 
 def list_orders(as_of: date | None, status: str | None) -> list[dict[str, Any]]:
-    from tradebot.ledger import OrderLedger
-    from tradebot_local.paper_account import AccountFile, local_tables
+    from tradebot.store.ledger import OrderLedger
+    from tradebot_local.account_file import AccountFile, local_tables
 
     with local_tables(AccountFile.default(), save=False) as local:
         entries = OrderLedger(local.tables["LedgerTable"], local.ddb).list_orders(as_of=as_of)
@@ -215,10 +215,10 @@ def kill_switch(
     reason: Annotated[str, typer.Option(help="why (shown with every rejected order)")] = "",
 ) -> None:
     """Engage or release the local paper account's kill switch (PaperTrade and the executor honour it)."""
-    from tradebot.config import ConfigStore
     from tradebot.errors import TradebotError
-    from tradebot.portfolio import PortfolioStore
-    from tradebot_local.paper_account import AccountFile, local_tables
+    from tradebot.store.accounts import AccountStore
+    from tradebot.store.trading_config import ConfigStore
+    from tradebot_local.account_file import AccountFile, local_tables
 
     try:
         with local_tables(AccountFile.default(), save=True) as local:
@@ -227,7 +227,7 @@ def kill_switch(
             )
             lifted = None
             if state is Switch.off:
-                lifted = PortfolioStore(local.tables["StateTable"], local.ddb).clear_halt(local.account_id)
+                lifted = AccountStore(local.tables["StateTable"], local.ddb).clear_halt(local.account_id)
     except TradebotError as exc:
         raise _fail(f"[red]{type(exc).__name__}[/red]: {exc}") from None
     if config.kill_switch:
@@ -245,7 +245,7 @@ def reset(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask for confirmation")] = False,
 ) -> None:
     """Forget the local paper account: cash back to the initial capital, no positions, no orders."""
-    from tradebot_local.paper_account import AccountFile
+    from tradebot_local.account_file import AccountFile
 
     account = AccountFile.default()
     what = "the local paper account and its trading config" if everything else "the local paper account"

@@ -1,7 +1,7 @@
-"""PaperTrade's core: signals -> orders recorded in the ledger and sent to the queue, once per account and
-session.
+"""PaperTrade: signals -> orders recorded in the ledger and sent to the queue, once per account and session.
 
-1. The kill switch, then the account's halt: KillSwitchEngaged, nothing written.
+1. The trading gate (tradebot.trading.risk: the kill switch, then the account's halt): KillSwitchEngaged,
+   nothing written.
 2. A session already decided for the account (a retried step, a re-run of the same day): its recorded
    orders are recorded again if missing and re-sent if still NEW; nothing new is planned, so a re-run
    places no new order and, with the ledger's conditions, fills nothing twice.
@@ -20,15 +20,68 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date, datetime
+from functools import cache
+from typing import Any
 
-from tradebot.config import TradingConfig
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+
+from tradebot import aws
+from tradebot.contracts import Order, PaperTradeEvent, PaperTradeResult
 from tradebot.errors import InputValidationError, KillSwitchEngaged
-from tradebot.ledger import OrderLedger
-from tradebot.models import Order, PaperTradeEvent, PaperTradeResult
-from tradebot.portfolio import Decision, Halt, PortfolioStore
-from tradebot.trading import daily_loss_breach, plan_orders
+from tradebot.pipeline.runtime import Runtime
+from tradebot.store.accounts import AccountStore
+from tradebot.store.ledger import OrderLedger
+from tradebot.trading.account import Decision, Halt
+from tradebot.trading.config import TradingConfig
+from tradebot.trading.risk import daily_loss_breach, trading_block
+from tradebot.trading.sizing import plan_orders
 
 SendOrders = Callable[[list[Order]], None]
+
+
+def paper_trade(event: PaperTradeEvent, rt: Runtime) -> PaperTradeResult:
+    """Decide the session once for the account and queue its orders (see the module doc)."""
+    return place_orders(
+        event,
+        config=rt.config.load(),
+        account=rt.settings.account_id,
+        accounts=rt.accounts,
+        ledger=rt.ledger,
+        send=rt.orders_queue.send,
+        now=rt.clock.now(),
+        previous_session=rt.calendar.previous_session(event.as_of),
+    )
+
+
+def paper_trade_once(event: PaperTradeEvent, rt: Runtime, lambda_context: Any) -> dict[str, Any]:
+    """:func:`paper_trade` behind a Powertools idempotency record keyed on (run_id, as_of).
+
+    Step Functions retries a Task whose Lambda timed out or hit a service error even when the function
+    finished; the retry then returns the recorded result instead of sizing and sending again. (Re-running
+    would be harmless anyway: the ledger's conditional writes are the real guarantee.)
+    """
+    config = IdempotencyConfig(event_key_jmespath="[run_id, as_of]", expires_after_seconds=7 * 86_400)
+    config.register_lambda_context(lambda_context)
+
+    @idempotent_function(
+        data_keyword_argument="request",
+        persistence_store=_idempotency_store(rt.settings.idempotency_table),
+        config=config,
+    )
+    def once(request: dict[str, Any]) -> dict[str, Any]:
+        return paper_trade(PaperTradeEvent.model_validate(request), rt).model_dump(mode="json")
+
+    result: dict[str, Any] = once(request=event.model_dump(mode="json"))
+    return result
+
+
+@cache
+def _idempotency_store(table: str) -> DynamoDBPersistenceLayer:
+    return DynamoDBPersistenceLayer(table_name=table, boto3_client=aws.client("dynamodb"))
 
 
 def pending_orders(ledger: OrderLedger, account: str) -> list[Order]:
@@ -42,22 +95,20 @@ def place_orders(
     *,
     config: TradingConfig,
     account: str,
-    portfolios: PortfolioStore,
+    accounts: AccountStore,
     ledger: OrderLedger,
     send: SendOrders,
     now: datetime,
     previous_session: date | None,
 ) -> PaperTradeResult:
     """Decide (once) and queue the orders of ``event``'s session for ``account`` (see the module doc)."""
-    if config.kill_switch:
-        raise KillSwitchEngaged(f"kill switch is on: {config.kill_switch_reason or 'no reason given'}")
-    halt = portfolios.halt(account)
-    if halt is not None:
-        raise KillSwitchEngaged(f"trading halted since {halt.as_of}: {halt.reason}")
-    decision = portfolios.decision(account, event.as_of)
+    blocked = trading_block(config, accounts.halt(account))
+    if blocked is not None:
+        raise KillSwitchEngaged(blocked)
+    decision = accounts.decision(account, event.as_of)
     created = False
     if decision is None:
-        decision, created = _decide(event, config, account, portfolios, ledger, now, previous_session)
+        decision, created = _decide(event, config, account, accounts, ledger, now, previous_session)
     to_send: list[Order] = []
     already = 0
     for order in decision.orders:
@@ -84,25 +135,25 @@ def _decide(
     event: PaperTradeEvent,
     config: TradingConfig,
     account: str,
-    portfolios: PortfolioStore,
+    accounts: AccountStore,
     ledger: OrderLedger,
     now: datetime,
     previous_session: date | None,
 ) -> tuple[Decision, bool]:
-    latest = portfolios.latest_decision(account)
+    latest = accounts.latest_decision(account)
     if latest is not None and latest.as_of > event.as_of:
         raise InputValidationError(
             f"account {account} has already traded on {latest.as_of}: a decision for {event.as_of} would "
             "trade back in time (reset the paper account to replay earlier days)"
         )
-    portfolio = portfolios.load(account, config.risk.initial_capital)
+    portfolio = accounts.load(account, config.risk.initial_capital)
     closes = {s.symbol: s.close for s in event.signals}
     equity = portfolio.equity(closes)
-    previous = portfolios.decision(account, previous_session) if previous_session else None
+    previous = accounts.decision(account, previous_session) if previous_session else None
     if previous is not None:
         breach = daily_loss_breach(config.risk, previous.equity, equity)
         if breach is not None:
-            portfolios.set_halt(Halt(account=account, reason=breach, as_of=event.as_of, created_at=now))
+            accounts.set_halt(Halt(account=account, reason=breach, as_of=event.as_of, created_at=now))
             raise KillSwitchEngaged(breach)
     plan = plan_orders(
         event.signals,
@@ -115,7 +166,7 @@ def _decide(
         pending=pending_orders(ledger, account),
         execution=config.execution,
     )
-    return portfolios.record_decision(
+    return accounts.record_decision(
         Decision(
             account=account,
             as_of=event.as_of,

@@ -1,4 +1,4 @@
-"""The paper account: cash and positions per account in the state table, and the fill transaction.
+"""The paper accounts in the state table: cash, positions, each session's decision, and the halt.
 
 Item layout (StateTable: ``pk`` S HASH, ``sk`` S RANGE)::
 
@@ -17,32 +17,21 @@ Item layout (StateTable: ``pk`` S HASH, ``sk`` S RANGE)::
     pk = "PORTFOLIO#<account>"   sk = "HALT"                  present while trading is halted
         halt       S   the Halt as JSON: reason, session, when
 
-A fill is ONE TransactWriteItems (:meth:`PortfolioStore.apply_fill`):
-
-1. the ledger entry ACCEPTED -> FILLED with the Fill (condition ``status = ACCEPTED``);
-2. the cash item: ``cash -= qty*price + commission`` for a buy (condition ``cash >= cost``),
-   ``cash += qty*price - commission`` for a sell;
-3. the position item: a buy sets quantity and average price (condition: the version read), a sell
-   subtracts its quantity (condition ``quantity >= qty``).
-
-So a redelivered message, a crash between the write and the SQS delete, or two executors cannot fill an
-order twice: whichever writes second finds the ledger entry no longer ACCEPTED and the whole transaction
-is cancelled.
+A fill changes the cash and position items in the same transaction as the ledger entry
+(:mod:`tradebot.store.settlement`); their parts of it are :meth:`AccountStore.cash_update` and
+:meth:`AccountStore.position_update`.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from enum import StrEnum
 from typing import Any
 
-from botocore.exceptions import ClientError
-from pydantic import Field
-
 from tradebot import aws
+from tradebot.contracts import Fill
 from tradebot.errors import RetryableError
-from tradebot.ledger import OrderLedger, put_if_absent
-from tradebot.models import Contract, Fill, Order, Portfolio, Position
+from tradebot.store.dynamo import num, pages, put_if_absent
+from tradebot.trading.account import Decision, Halt, Portfolio, Position
 
 ACCOUNT_PREFIX = "PORTFOLIO#"
 CASH_SK = "CASH"
@@ -51,47 +40,11 @@ DECISION_PREFIX = "DECISION#"
 HALT_SK = "HALT"
 
 
-class Decision(Contract):
-    """What PaperTrade decided for one account and session (written once: a re-run replays it)."""
-
-    account: str
-    as_of: date
-    run_id: str
-    equity: float  # cash + positions marked at ``closes`` (average price where no close is known)
-    closes: dict[str, float]
-    orders: list[Order]
-    notes: list[str] = Field(default_factory=list)
-    created_at: datetime
-
-
-class Halt(Contract):
-    """Trading halted for an account until an operator clears it (the daily loss limit sets it)."""
-
-    account: str
-    reason: str
-    as_of: date
-    created_at: datetime
-
-
-_MAX_ATTEMPTS = 5  # optimistic-lock / transaction-conflict retries of one fill
-
-
-class FillOutcome(StrEnum):
-    FILLED = "filled"
-    DUPLICATE = "already processed"  # the ledger entry was no longer ACCEPTED: filled (or closed) before
-    INSUFFICIENT_CASH = "insufficient cash"
-    SELL_EXCEEDS_POSITION = "sell exceeds position"
-
-
-def _num(value: float | int) -> dict[str, str]:
-    return {"N": repr(float(value)) if isinstance(value, float) else str(value)}
-
-
 def account_pk(account: str) -> dict[str, str]:
     return {"S": f"{ACCOUNT_PREFIX}{account}"}
 
 
-class PortfolioStore:
+class AccountStore:
     """Cash and positions of paper accounts in the state table (low-level DynamoDB client)."""
 
     def __init__(self, table_name: str, ddb: Any | None = None) -> None:
@@ -111,8 +64,8 @@ class PortfolioStore:
             {
                 "pk": account_pk(account),
                 "sk": {"S": CASH_SK},
-                "cash": _num(float(initial_capital)),
-                "initial_capital": _num(float(initial_capital)),
+                "cash": num(float(initial_capital)),
+                "initial_capital": num(float(initial_capital)),
                 "created_at": {"S": stamp},
                 "updated_at": {"S": stamp},
             },
@@ -212,56 +165,20 @@ class PortfolioStore:
             "ExpressionAttributeValues": {":pk": account_pk(account)},
             "ConsistentRead": True,
         }
-        items: list[dict[str, Any]] = []
-        while True:
-            page = self._ddb.query(**kwargs)
-            items.extend(page.get("Items", []))
-            if "LastEvaluatedKey" not in page:
-                return items
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return list(pages(self._ddb.query, **kwargs))
 
-    # --- the fill transaction ------------------------------------------------------------------------
-
-    def apply_fill(self, order: Order, fill: Fill, *, ledger: OrderLedger, now: datetime) -> FillOutcome:
-        """Record ``fill`` of ``order`` in the ledger, cash and position atomically (see module doc).
-
-        The account's cash item must exist (:meth:`ensure`). Returns FILLED, DUPLICATE (the ledger entry was
-        not ACCEPTED: nothing written), or INSUFFICIENT_CASH / SELL_EXCEEDS_POSITION (nothing written; the
-        caller rejects the order). Raises RetryableError if concurrent fills keep conflicting.
-        """
-        if (fill.order_id, fill.symbol, fill.side) != (order.order_id, order.symbol, order.side):
-            raise ValueError(f"fill {fill.order_id} does not belong to order {order.order_id}")
-        for _ in range(_MAX_ATTEMPTS):
-            items = [
-                ledger.fill_update(order.order_id, fill, now),
-                self._cash_update(order.account, fill, now),
-                self._position_update(order.account, fill, now),
-            ]
-            try:
-                self._ddb.transact_write_items(TransactItems=items)
-            except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
-                    raise
-                codes = [r.get("Code", "None") for r in exc.response.get("CancellationReasons", [])]
-                outcome = _cancelled_outcome(fill, codes)
-                if outcome is not None:
-                    return outcome
-                continue  # a concurrent fill moved the position (version) or a transaction conflict: retry
-            return FillOutcome.FILLED
-        raise RetryableError(f"fill of order {order.order_id} kept conflicting with concurrent writes")
-
-    def _cash_update(self, account: str, fill: Fill, now: datetime) -> dict[str, Any]:
+    def cash_update(self, account: str, fill: Fill, now: datetime) -> dict[str, Any]:
         value = fill.quantity * fill.price
         names = {"#c": "cash", "#u": "updated_at"}
         if fill.side == "BUY":
             cost = value + fill.commission
             update = "SET #c = #c - :cost, #u = :now"
             condition = "attribute_exists(pk) AND #c >= :cost"
-            values = {":cost": _num(cost), ":now": {"S": now.isoformat()}}
+            values = {":cost": num(cost), ":now": {"S": now.isoformat()}}
         else:
             update = "SET #c = #c + :proceeds, #u = :now"
             condition = "attribute_exists(pk)"
-            values = {":proceeds": _num(value - fill.commission), ":now": {"S": now.isoformat()}}
+            values = {":proceeds": num(value - fill.commission), ":now": {"S": now.isoformat()}}
         return {
             "Update": {
                 "TableName": self._table,
@@ -273,7 +190,7 @@ class PortfolioStore:
             }
         }
 
-    def _position_update(self, account: str, fill: Fill, now: datetime) -> dict[str, Any]:
+    def position_update(self, account: str, fill: Fill, now: datetime) -> dict[str, Any]:
         key = {"pk": account_pk(account), "sk": {"S": f"{POSITION_PREFIX}{fill.symbol}"}}
         names = {"#q": "quantity", "#v": "version", "#u": "updated_at"}
         if fill.side == "SELL":
@@ -285,8 +202,8 @@ class PortfolioStore:
                     "ConditionExpression": "attribute_exists(pk) AND #q >= :q",
                     "ExpressionAttributeNames": names,
                     "ExpressionAttributeValues": {
-                        ":q": _num(fill.quantity),
-                        ":one": _num(1),
+                        ":q": num(fill.quantity),
+                        ":one": num(1),
                         ":now": {"S": now.isoformat()},
                     },
                 }
@@ -297,19 +214,19 @@ class PortfolioStore:
         quantity = held + fill.quantity
         new_avg = (held * avg + fill.quantity * fill.price) / quantity
         values: dict[str, Any] = {
-            ":q": _num(quantity),
-            ":avg": _num(new_avg),
+            ":q": num(quantity),
+            ":avg": num(new_avg),
             ":sym": {"S": fill.symbol},
             ":now": {"S": now.isoformat()},
         }
         if current is None:
             condition = "attribute_not_exists(pk)"
-            values[":next"] = _num(1)
+            values[":next"] = num(1)
         else:
             condition = "#v = :v"
             version = int(float(current["version"]["N"]))
-            values[":v"] = _num(version)
-            values[":next"] = _num(version + 1)
+            values[":v"] = num(version)
+            values[":next"] = num(version + 1)
         return {
             "Update": {
                 "TableName": self._table,
@@ -320,18 +237,3 @@ class PortfolioStore:
                 "ExpressionAttributeValues": values,
             }
         }
-
-
-def _cancelled_outcome(fill: Fill, codes: list[str]) -> FillOutcome | None:
-    """What a cancelled fill transaction means; None: retry (version moved, or a transaction conflict)."""
-    ledger_code, cash_code, position_code = (codes + ["None"] * 3)[:3]
-    if ledger_code == "ConditionalCheckFailed":
-        return FillOutcome.DUPLICATE
-    if cash_code == "ConditionalCheckFailed" and fill.side == "BUY":
-        return FillOutcome.INSUFFICIENT_CASH
-    if position_code == "ConditionalCheckFailed" and fill.side == "SELL":
-        return FillOutcome.SELL_EXCEEDS_POSITION
-    if "ConditionalCheckFailed" in codes and fill.side == "SELL":
-        # the cash item is missing (the account was never created): nothing to sell from
-        return FillOutcome.SELL_EXCEEDS_POSITION
-    return None

@@ -10,7 +10,9 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from tradebot_local import cli_account, cli_data, cli_research
+from tradebot_local.cli import account as cli_account
+from tradebot_local.cli import data as cli_data
+from tradebot_local.cli import research as cli_research
 
 app = typer.Typer(
     help="Serverless trading bot: run the pipeline locally against emulated AWS, invoke one function.",
@@ -56,8 +58,8 @@ def run(
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object instead of tables")] = False,
 ) -> None:
     """Run the whole pipeline: the real state machine in the emulator, then the executor fills the orders."""
+    from tradebot.contracts import PipelineRequest, parse_event
     from tradebot.errors import TradebotError
-    from tradebot.models import PipelineRequest, parse_event
     from tradebot_local.runner import run_pipeline
 
     _quiet_logs()

@@ -51,7 +51,7 @@ def _symbols(text: str | None) -> list[str] | None:
         return None
     from pydantic import TypeAdapter, ValidationError
 
-    from tradebot.models import Symbol
+    from tradebot.contracts import Symbol
 
     symbols = [s.strip().upper() for s in text.split(",") if s.strip()]
     try:
@@ -95,8 +95,8 @@ def fetch(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from tradebot.calendar import get_calendar
-    from tradebot.data.fetch import ensure_session_closed, expected_last_session
-    from tradebot.data.history import DirectoryStore, HistoryResult, save_history, update_history
+    from tradebot.data.archive import DirectoryStore, HistoryResult, save_history, update_history
+    from tradebot.data.universe import ensure_session_closed, expected_last_session
     from tradebot.errors import TradebotError
 
     first, last = _date(start, "--start"), _date(end, "--end")
@@ -220,7 +220,7 @@ def check(
     """Run the pipeline's quality gate on a source and print the report (exit 1 if a symbol is skipped)."""
     from tradebot.calendar import get_calendar
     from tradebot.data import default_as_of
-    from tradebot.data.fetch import fetch_bars
+    from tradebot.data.universe import fetch_bars
     from tradebot.errors import TradebotError
 
     first, day = _date(start, "--start"), _date(as_of, "--as-of")

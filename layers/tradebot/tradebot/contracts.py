@@ -1,8 +1,9 @@
-"""Typed contracts: every state's input and output, the order message, and the paper account.
+"""Typed contracts: every state's input and output, and the order message (:class:`Order`, :class:`Fill`).
 
 Contracts between states carry pointers and small summaries, never bar data (Step Functions payloads are
 capped at 256 KB). Handlers parse events with :func:`parse_event`, which turns pydantic's error into the
-project's :class:`~tradebot.errors.InputValidationError`.
+project's :class:`~tradebot.errors.InputValidationError`. The order message is built and parsed by
+:mod:`tradebot.store.queue` only.
 """
 
 from __future__ import annotations
@@ -11,13 +12,41 @@ import hashlib
 from datetime import date, datetime
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
 
 from tradebot.errors import InputValidationError
 
 Symbol = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9^][A-Z0-9.\-=^]{0,19}$")]
 RunId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_\-]{1,80}$")]
 Side = Literal["BUY", "SELL"]
+
+# The strategies the pipeline runs, each the module tradebot/strategy/<name>.py (loaded by
+# tradebot.strategy.registry). Adding one: its module, and its name here.
+STRATEGY_NAMES: tuple[str, ...] = (
+    "sma_crossover",
+    "ema_crossover",
+    "rsi_reversion",
+    "bollinger_reversion",
+    "donchian_breakout",
+    "ts_momentum",
+)
+
+
+def _known_strategy(name: str) -> str:
+    if name not in STRATEGY_NAMES:
+        raise ValueError(f"unknown strategy {name!r}; valid: {', '.join(sorted(STRATEGY_NAMES))}")
+    return name
+
+
+StrategyName = Annotated[str, AfterValidator(_known_strategy)]
 
 
 class Contract(BaseModel):
@@ -56,7 +85,7 @@ class PipelineRequest(Contract):
     as_of: date | None = None
     source: str | None = Field(default=None, description="sample | yfinance | csv:DIR | s3://bucket/prefix")
     symbols: list[Symbol] | None = Field(default=None, min_length=1, max_length=500)
-    strategy: str | None = None
+    strategy: StrategyName | None = None
     # fail the run (DataQualityError) when more than this fraction of the symbols cannot be loaded;
     # None: tradebot.data.fetch.DEFAULT_MAX_FAILED_FRACTION (0.5)
     max_failed_fraction: float | None = Field(default=None, ge=0, le=1)
@@ -107,7 +136,7 @@ class FetchResult(Contract):
     tradable: bool  # market open and at least one symbol passed the quality checks
     source: str
     synthetic: bool  # True when the bars are generated, not real market data
-    strategy: str
+    strategy: StrategyName
     symbols: list[Symbol] = []
     skipped: list[SymbolIssue] = []
     bars: S3Pointer | None = None
@@ -123,7 +152,7 @@ class OptimizeEvent(Contract):
     run_id: RunId
     as_of: date
     symbol: Symbol
-    strategy: str
+    strategy: StrategyName
     bars: S3Pointer
 
 
@@ -156,7 +185,7 @@ class WalkForwardFold(Contract):
 
 class OptimizeResult(Contract):
     symbol: Symbol
-    strategy: str
+    strategy: StrategyName
     params: dict[str, float]
     in_sample: Scores
     out_of_sample: Scores | None
@@ -179,7 +208,7 @@ class SignalsEvent(Contract):
 
 class Signal(Contract):
     symbol: Symbol
-    strategy: str
+    strategy: StrategyName
     params: dict[str, float]
     target_weight: float = Field(ge=-1.0, le=1.0)  # fraction of the per-position allocation; 0 = flat
     reason: str
@@ -245,9 +274,7 @@ class PaperTradeResult(Contract):
     notes: list[str] = []  # why a signal produced no order (risk limits, cash, minimum order value)
 
 
-# --- the paper account ---------------------------------------------------------------------------------
-
-OrderStatus = Literal["NEW", "ACCEPTED", "FILLED", "CANCELLED", "REJECTED"]
+# --- fills ---------------------------------------------------------------------------------------------
 
 
 class Fill(Contract):
@@ -258,19 +285,3 @@ class Fill(Contract):
     price: float = Field(gt=0)
     commission: float = Field(ge=0)
     session: date  # the session whose open it filled at
-
-
-class Position(Contract):
-    symbol: Symbol
-    quantity: int
-    avg_price: float
-
-
-class Portfolio(Contract):
-    account: str
-    cash: float
-    positions: dict[str, Position] = {}
-
-    def equity(self, prices: dict[str, float]) -> float:
-        """Cash plus positions marked at ``prices`` (falling back to their average price)."""
-        return self.cash + sum(p.quantity * prices.get(s, p.avg_price) for s, p in self.positions.items())
