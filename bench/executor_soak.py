@@ -2,27 +2,30 @@
 consumed by executor processes that crash at random; then every order must have exactly one final state
 and every account must equal the sum of its fills.
 
-    .venv/bin/python bench/executor_soak.py                  # 2,000 orders, 2 executors, ~1-3 minutes
+    .venv/bin/python bench/executor_soak.py                  # 2,000 orders, 2 executors, ~7 minutes
     .venv/bin/python bench/executor_soak.py --orders 200     # a quick one
 
-Setup: moto's ThreadedMotoServer on 127.0.0.1 (a free port) in this process, holding the template's
-tables (ledger with its by_status index, state, config) and the orders FIFO queue with its DLQ. The orders
-are recorded NEW in the ledger and sent as PaperTrade sends them (group = account, deduplication id =
-order id); a fraction is sent again, half with the same deduplication id (SQS deduplication's job) and half
-with another one (as after the 5-minute window: the executor's job). Two executor processes (this file
-with --worker) run tradebot's ExecutorService with the paper broker against the server, and die at random
-(os._exit, as SIGKILL would): after recording an outcome and before deleting its message, or after
-accepting an order and before filling it. This process restarts dead executors (as ECS would), waits until
-every order is final and the queue is empty (or --timeout passes), stops them with SIGTERM, and checks.
+Setup: the emulator's server mode (tradebot_local.emulator.start_server: moto's server on 127.0.0.1, a
+free port, in this process), holding the template's tables (ledger with its by_status index, state,
+config) and the orders FIFO queue with its DLQ. The orders are recorded NEW in the ledger and sent as
+PaperTrade sends them (tradebot.store.queue.order_message: group = account, deduplication id = order id); a
+fraction is sent again, half with the same deduplication id (SQS deduplication's job) and half with another
+one (as after the 5-minute window: the executor's job). Two executor processes (this file with --worker)
+run tradebot's ExecutorService around an OrderExecutor with the paper broker against the server, and die
+at random (os._exit, as SIGKILL would): after recording an outcome and before deleting its message, or
+after accepting an order and before filling it. This process restarts dead executors (as ECS would), waits
+until every order is final (the ledger's by_status index) and the queue is empty (or --timeout passes),
+stops them with SIGTERM, and checks.
 
 Emulator caveats. Throughput is moto's, not the executor's: moto deep-copies a whole table for every
 TransactWriteItems (its rollback), so orders/s falls as the ledger grows (about 9/s at 500 orders, 5/s at
 2,000 on 2 cores); the figure checks that crashes and duplicates cost no correctness, not AWS speed. And,
-handled here: moto's DynamoDB evaluates a condition and applies a write in separate
-steps, and the server runs requests on threads, so two concurrent conditional writes could both pass. Real
-DynamoDB makes each conditional write and each transaction atomic; to emulate that, DynamoDB requests are
-serialized (SQS requests are not: concurrent receives may even hand out a message twice, which is just one
-more duplicate). Prints: orders sent, final states, duplicates suppressed, lost, double_filled, orders/s.
+handled by the emulator: moto's DynamoDB evaluates a condition and applies a write in separate steps, and
+the server runs requests on threads, so two concurrent conditional writes could both pass. Real DynamoDB
+makes each conditional write and each transaction atomic; to emulate that, start_server serializes
+DynamoDB requests (SQS requests are not: concurrent receives may even hand out a message twice, which is
+just one more duplicate). Prints: orders sent, final states, duplicates suppressed, lost, double_filled,
+orders/s.
 """
 
 from __future__ import annotations
@@ -34,14 +37,12 @@ import logging
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
@@ -54,12 +55,6 @@ QUEUE, DLQ = "soak-orders.fifo", "soak-orders-dlq.fifo"
 SYMBOLS = ("AAA", "BBB", "CCC", "DDD", "EEE")
 FIRST_SESSION = date(2020, 1, 1)
 CRASH_EXIT = 137  # what a SIGKILLed process reports
-FAKE_CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-    "AWS_DEFAULT_REGION": REGION,
-}
 
 
 def price(symbol: str, session: date) -> float:
@@ -79,50 +74,7 @@ class SoakPrices:
         return SessionBar(session, p, p, p, p)
 
 
-# --- the emulator ---------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class SerializedDynamoDB:
-    """WSGI middleware: one DynamoDB request at a time (see the module doc); everything else unchanged."""
-
-    def __init__(self, app: Any) -> None:
-        self._app = app
-        self._lock = threading.Lock()
-
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
-        if environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
-            with self._lock:
-                return list(self._app(environ, start_response))
-        return self._app(environ, start_response)
-
-
-def start_moto(port: int) -> Any:
-    from moto.moto_server.threaded_moto_server import ThreadedMotoServer
-    from moto.moto_server.werkzeug_app import (
-        DomainDispatcherApplication,
-        MotoRequestHandler,
-        create_backend_app,
-    )
-    from werkzeug.serving import make_server
-
-    class AtomicDynamoMotoServer(ThreadedMotoServer):
-        def _server_entry(self) -> None:
-            app = SerializedDynamoDB(DomainDispatcherApplication(create_backend_app))
-            self._server = make_server(
-                self._ip_address, self._port, app, threaded=True, request_handler=MotoRequestHandler
-            )
-            self._server_ready_event.set()
-            self._server.serve_forever()
-
-    server = AtomicDynamoMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    return server
+# --- the emulator's resources ----------------------------------------------------------------------------
 
 
 def create_resources(endpoint: str, visibility: int, max_receives: int) -> tuple[str, str]:
@@ -194,6 +146,10 @@ def crash(log: EventLog, where: str) -> None:
 
 
 class CrashingSqs:
+    """The SQS client under the executor's OrderQueue, with the calls OrderQueue makes: ReceiveMessage
+    (each message's delivery logged), DeleteMessage (maybe dying first), ChangeMessageVisibilityBatch and
+    GetQueueAttributes (unchanged). Any other call fails loudly: OrderQueue changed, so must this."""
+
     def __init__(self, sqs: Any, log: EventLog, rng: random.Random, rate: float) -> None:
         self._sqs, self._log, self._rng, self._rate = sqs, log, rng, rate
 
@@ -208,8 +164,11 @@ class CrashingSqs:
             crash(self._log, "after recording the outcome, before the delete")
         return self._sqs.delete_message(**kwargs)
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._sqs, name)
+    def change_message_visibility_batch(self, **kwargs: Any) -> Any:
+        return self._sqs.change_message_visibility_batch(**kwargs)
+
+    def get_queue_attributes(self, **kwargs: Any) -> Any:
+        return self._sqs.get_queue_attributes(**kwargs)
 
 
 class CrashingBroker:
@@ -223,11 +182,14 @@ class CrashingBroker:
 
 
 def worker(args: argparse.Namespace) -> int:
+    """One executor process: ExecutorService (the loop) around OrderExecutor (one order's life), as
+    tradebot.execution.service.build_service wires them, with the faults injected and a short poll."""
     from tradebot.clock import SystemClock
-    from tradebot.execution.broker import PaperBroker
-    from tradebot.execution.service import ExecutorService
+    from tradebot.execution.executor import OrderExecutor
+    from tradebot.execution.service import ExecutorService, paper_broker
     from tradebot.store.accounts import AccountStore
     from tradebot.store.ledger import OrderLedger
+    from tradebot.store.queue import OrderQueue
     from tradebot.store.trading_config import ConfigStore
 
     log = EventLog(Path(args.log))
@@ -236,17 +198,22 @@ def worker(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     ddb = boto3.client("dynamodb", region_name=REGION, endpoint_url=args.endpoint)
     sqs = boto3.client("sqs", region_name=REGION, endpoint_url=args.endpoint)
+    clock = SystemClock()
     config = ConfigStore(CONFIG, ddb)
-    risk = config.load().risk
-    broker = PaperBroker(SoakPrices(), risk.commission_rate, risk.slippage_bps)
-    executor = ExecutorService(
-        queue_url=args.queue_url,
-        sqs=CrashingSqs(sqs, log, rng, args.crash_rate),
+    broker = paper_broker(config.load(), SoakPrices(), clock)
+    executor = OrderExecutor(
         ledger=OrderLedger(LEDGER, ddb),
-        portfolios=AccountStore(STATE, ddb),
+        accounts=AccountStore(STATE, ddb),
         config=config,
         broker=CrashingBroker(broker, log, rng, args.crash_rate / 2),
-        clock=SystemClock(),
+        clock=clock,
+        ddb=ddb,
+        logger=log,
+    )
+    service = ExecutorService(
+        queue=OrderQueue(args.queue_url, CrashingSqs(sqs, log, rng, args.crash_rate)),
+        executor=executor,
+        clock=clock,
         sleep=time.sleep,
         wait_time_seconds=1,
         logger=log,
@@ -256,7 +223,7 @@ def worker(args: argparse.Namespace) -> int:
         visibility_timeout_seconds=args.visibility,
     )
     log.write("started")
-    executor.run(stop)
+    service.run(stop)
     log.write("stopped")
     log.flush()
     return 0
@@ -293,27 +260,32 @@ def make_orders(n: int, accounts: int, rng: random.Random) -> list[Any]:
 
 
 class Producer:
-    """Sends the orders as PaperTrade does (group = account, dedup id = order id), plus duplicates: a copy
-    with the same dedup id right behind its original (SQS deduplication's job), or one with a new dedup id
-    some messages later (a re-send after the 5-minute window: the executor's job). The queue is fed in waves
-    of at most ``backlog`` messages, as daily runs would: moto's SQS does O(queue length) work per request,
-    so one 2,000-message backlog would measure moto rather than the executor."""
+    """Sends the orders as PaperTrade does (tradebot.store.queue.order_message: group = account, dedup id =
+    order id), plus duplicates: a copy with the same dedup id right behind its original (SQS deduplication's
+    job), or one with a new dedup id some messages later (a re-send after the 5-minute window: the
+    executor's job). The queue is fed in waves of at most ``backlog`` messages, as daily runs would: moto's
+    SQS does O(queue length) work per request, so one 2,000-message backlog would measure moto rather than
+    the executor."""
 
     def __init__(
         self, sqs: Any, queue_url: str, orders: list[Any], dup_rate: float, rng: random.Random
     ) -> None:
+        from tradebot.store.queue import order_message
+
         self._sqs, self._url = sqs, queue_url
-        self.messages: list[tuple[Any, str]] = []
+        self.messages: list[dict[str, str]] = []  # SendMessage fields
         self.same_dedup = self.new_dedup = 0
-        later: list[tuple[int, tuple[Any, str]]] = []
+        later: list[tuple[int, dict[str, str]]] = []
         for i, order in enumerate(orders):
-            self.messages.append((order, order.order_id))
+            message = order_message(order)
+            self.messages.append(message)
             if rng.random() < dup_rate:
                 if rng.random() < 0.5:
-                    self.messages.append((order, order.order_id))
+                    self.messages.append(message)
                     self.same_dedup += 1
                 else:
-                    later.append((i + rng.randint(10, 200), (order, f"{order.order_id}-resent")))
+                    resent = {**message, "MessageDeduplicationId": f"{order.order_id}-resent"}
+                    later.append((i + rng.randint(10, 200), resent))
                     self.new_dedup += 1
         for position, message in sorted(later, key=lambda x: x[0], reverse=True):
             self.messages.insert(min(position, len(self.messages)), message)
@@ -329,16 +301,7 @@ class Producer:
         while room > 0 and not self.done:
             batch = self.messages[self.sent : self.sent + min(10, room)]
             response = self._sqs.send_message_batch(
-                QueueUrl=self._url,
-                Entries=[
-                    {
-                        "Id": str(i),
-                        "MessageBody": json.dumps(o.model_dump(mode="json")),
-                        "MessageGroupId": o.account,
-                        "MessageDeduplicationId": dedup,
-                    }
-                    for i, (o, dedup) in enumerate(batch)
-                ],
+                QueueUrl=self._url, Entries=[{"Id": str(i), **message} for i, message in enumerate(batch)]
             )
             if response.get("Failed"):
                 raise RuntimeError(f"send failed: {response['Failed']}")
@@ -348,23 +311,11 @@ class Producer:
 
 
 def count_final(ddb: Any) -> int:
-    total = 0
-    for status in ("FILLED", "REJECTED", "CANCELLED"):
-        kwargs: dict[str, Any] = {
-            "TableName": LEDGER,
-            "IndexName": "by_status",
-            "KeyConditionExpression": "#s = :s",
-            "ExpressionAttributeNames": {"#s": "status"},
-            "ExpressionAttributeValues": {":s": {"S": status}},
-            "Select": "COUNT",
-        }
-        while True:
-            page = ddb.query(**kwargs)
-            total += page["Count"]
-            if "LastEvaluatedKey" not in page:
-                break
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-    return total
+    """Orders in a final status (FILLED, REJECTED, CANCELLED), from the ledger's by_status index."""
+    from tradebot.store.ledger import FINAL_STATUSES, OrderLedger
+
+    ledger = OrderLedger(LEDGER, ddb)
+    return sum(len(ledger.by_status(status)) for status in sorted(FINAL_STATUSES))
 
 
 def queue_depth(sqs: Any, url: str) -> int:
@@ -394,7 +345,8 @@ def spawn(
         "--visibility",
         str(args.visibility),
     ]
-    env = {**os.environ, **FAKE_CREDENTIALS, "POWERTOOLS_LOG_LEVEL": "ERROR", "OPENBLAS_NUM_THREADS": "1"}
+    # os.environ has the emulator's fake credentials (run)
+    env = {**os.environ, "POWERTOOLS_LOG_LEVEL": "ERROR", "OPENBLAS_NUM_THREADS": "1"}
     return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
 
 
@@ -517,13 +469,12 @@ def run(args: argparse.Namespace) -> int:
     from tradebot.store.ledger import OrderLedger
     from tradebot.store.trading_config import ConfigStore
     from tradebot.trading.config import RiskLimits, TradingConfig
+    from tradebot_local.emulator import FAKE_CREDENTIALS, start_server
 
-    os.environ.update(FAKE_CREDENTIALS)
+    os.environ.update(FAKE_CREDENTIALS)  # never real AWS; inherited by the executors
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log per request
     rng = random.Random(args.seed)
-    port = free_port()
-    server = start_moto(port)
-    endpoint = f"http://127.0.0.1:{port}"
+    server, endpoint = start_server()
     supervisor: Supervisor | None = None
     try:
         queue_url, dlq_url = create_resources(endpoint, args.visibility, args.max_receives)
@@ -537,7 +488,7 @@ def run(args: argparse.Namespace) -> int:
             ledger.record_new(order, datetime(2024, 1, 1, 21, tzinfo=UTC))
         producer = Producer(sqs, queue_url, orders, args.dup_rate, rng)
         print(
-            f"emulator 127.0.0.1:{port}; {len(orders)} orders, {len(producer.messages)} messages "
+            f"emulator {endpoint}; {len(orders)} orders, {len(producer.messages)} messages "
             f"({producer.same_dedup} re-sent with the same dedup id, {producer.new_dedup} with a new one), "
             f"backlog <= {args.backlog}; {args.executors} executors, "
             f"crash rate {args.crash_rate:g} per delete",
@@ -600,4 +551,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 
 if __name__ == "__main__":
     arguments = parse()
-    sys.exit(worker(arguments) if arguments.worker else run(arguments))
+    if arguments.worker:
+        sys.exit(worker(arguments))
+    code = run(arguments)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)  # skip the interpreter's teardown of moto's state: over a minute after 2,000 orders

@@ -17,10 +17,9 @@ import sys
 import threading
 from types import FrameType
 
-from aws_lambda_powertools import Logger
-
 from tradebot.errors import ConfigurationError
 from tradebot.execution.service import build_service
+from tradebot.observability import service_logger
 from tradebot.settings import get_settings
 
 
@@ -49,7 +48,9 @@ def install_signal_handlers(stop: threading.Event) -> None:
 def main() -> int:
     stop = threading.Event()
     install_signal_handlers(stop)
-    service = build_service(get_settings(), wait_time_seconds=wait_seconds_from_env(), logger=Logger())
+    service = build_service(
+        get_settings(), wait_time_seconds=wait_seconds_from_env(), logger=service_logger()
+    )
     service.run(stop)
     return 0
 

@@ -2,12 +2,15 @@
 
 from typing import Any
 
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from tradebot.contracts import SignalsEvent, parse_event
-from tradebot.observability import logger, metrics, tracer
+from tradebot.observability import lambda_instruments
 from tradebot.pipeline.runtime import runtime
 from tradebot.pipeline.signals import generate_signals
+
+logger, tracer, metrics = lambda_instruments()
 
 
 @logger.inject_lambda_context
@@ -16,5 +19,6 @@ from tradebot.pipeline.signals import generate_signals
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = parse_event(SignalsEvent, event)
     result = generate_signals(request, runtime())
+    metrics.add_metric(name="SignalsGenerated", unit=MetricUnit.Count, value=len(result.signals))
     logger.info("signals", extra={"signals": {s.symbol: s.target_weight for s in result.signals}})
     return result.model_dump(mode="json")

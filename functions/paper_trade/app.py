@@ -6,9 +6,11 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from tradebot.contracts import PaperTradeEvent, parse_event
-from tradebot.observability import logger, metrics, tracer
+from tradebot.observability import lambda_instruments
 from tradebot.pipeline.runtime import runtime
 from tradebot.pipeline.trade import paper_trade_once
+
+logger, tracer, metrics = lambda_instruments()
 
 
 @logger.inject_lambda_context

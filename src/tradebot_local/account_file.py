@@ -24,12 +24,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import boto3
+
 from tradebot.errors import ConfigurationError, RetryableError
+from tradebot.store.dynamo import pages
+from tradebot_local.cfn import load_template
+from tradebot_local.emulator import REGION, emulated_aws
+from tradebot_local.provision import TEMPLATE, LocalDeployment, create_tables
 
 STATE_DIR_ENV = "TRADEBOT_STATE_DIR"
 DEFAULT_STATE_DIR = ".tradebot"
 PERSISTED_TABLES = ("ConfigTable", "StateTable", "LedgerTable")  # logical ids in template.yaml
-ACCOUNT_TABLES = ("StateTable", "LedgerTable")  # what `tradebot reset` empties (config stays)
 FORMAT = 1
 
 Items = dict[str, list[dict[str, Any]]]
@@ -125,14 +130,8 @@ class AccountFile:
 
 
 def _scan(ddb: Any, table: str) -> list[dict[str, Any]]:
-    kwargs: dict[str, Any] = {"TableName": table, "ConsistentRead": True}
-    items: list[dict[str, Any]] = []
-    while True:
-        page = ddb.scan(**kwargs)
-        items.extend(page.get("Items", []))
-        if "LastEvaluatedKey" not in page:
-            return sorted(items, key=lambda i: (i["pk"]["S"], i["sk"]["S"]))
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    items = pages(ddb.scan, TableName=table, ConsistentRead=True)
+    return sorted(items, key=lambda i: (i["pk"]["S"], i["sk"]["S"]))
 
 
 @dataclass
@@ -148,15 +147,9 @@ class LocalTables:
 def local_tables(account: AccountFile, *, save: bool) -> Iterator[LocalTables]:
     """The emulator with the template's tables, restored from ``account``; saved back at the end if
     ``save`` and the block succeeded."""
-    import boto3
-
-    from tradebot_local.cfn import load_template
-    from tradebot_local.emulator import REGION, emulated_aws
-    from tradebot_local.provision import TEMPLATE, LocalDeployment, _create_tables
-
     with account.locked(), emulated_aws():
         dep = LocalDeployment(template=load_template(TEMPLATE))
-        _create_tables(dep)
+        create_tables(dep)
         ddb = boto3.client("dynamodb", region_name=REGION)
         account.restore(ddb, dep.refs)
         account_id = str(dep.template.get("Parameters", {}).get("AccountId", {}).get("Default", "paper"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 from functools import cache
 from pathlib import Path
 from types import ModuleType
@@ -14,8 +15,9 @@ FUNCTIONS_DIR = REPO_ROOT / "functions"
 
 
 @cache
-def load_module(folder: Path) -> ModuleType:
-    """Import functions/<name>/app.py under a unique module name (no sys.path edits)."""
+def load_module(folder: Path, environment: tuple[tuple[str, str], ...] = ()) -> ModuleType:
+    """Import functions/<name>/app.py under a unique module name (no sys.path edits), once per distinct
+    ``environment`` (the Powertools and Lambda-runtime variables its module-level objects read)."""
     path = folder / "app.py"
     if not path.is_file():
         raise FileNotFoundError(f"no handler at {path}")
@@ -27,7 +29,12 @@ def load_module(folder: Path) -> ModuleType:
 
 
 def load_handler(folder: Path) -> Any:
-    return load_module(folder).lambda_handler
+    """The handler of functions/<name>/app.py, its module imported as a cold start would under the current
+    environment: Powertools' Logger and Metrics read POWERTOOLS_* when the module creates them."""
+    environment = tuple(
+        sorted((k, v) for k, v in os.environ.items() if k.startswith(("POWERTOOLS_", "AWS_LAMBDA_")))
+    )
+    return load_module(folder, environment).lambda_handler
 
 
 def function_folders() -> dict[str, Path]:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tradebot_local.emulator import LambdaContext
-from tradebot_local.handlers import function_folders, load_handler
+from tradebot_local.emulator import LambdaDispatcher
+from tradebot_local.handlers import function_folders
 from tradebot_local.runner import local_stack
 
 
@@ -27,27 +27,26 @@ def resolve_function(name: str, logical_ids: dict[str, str]) -> str:
 
 
 def invoke_function(name: str, event: dict[str, Any]) -> tuple[bool, Any]:
-    """Run one handler; returns (succeeded, output or the runtime-shaped error)."""
-    with local_stack() as (dep, _):
-        logical_ids = {logical: path.name for logical, path in dep.functions.items()}
-        folder = resolve_function(name, logical_ids)
+    """Run one handler as the emulator's Lambda would; returns (succeeded, output or the runtime-shaped
+    error)."""
+    with local_stack() as (dep, dispatcher):
+        physical = {path.name: logical for logical, path in dep.functions.items()}
+        folder = resolve_function(name, {logical: path.name for logical, path in dep.functions.items()})
         if isinstance(event, dict) and "bars" in event and folder != "fetch_market_data":
-            _seed_bars(event)
-        handler = load_handler(function_folders()[folder])
-        try:
-            return True, handler(event, LambdaContext(function_name=folder))
-        except Exception as exc:  # shown as the Lambda runtime would report it
-            return False, {"errorType": type(exc).__name__, "errorMessage": str(exc)}
+            _seed_bars(dispatcher, physical["fetch_market_data"], event)
+        ok, result = dispatcher.call(physical[folder], event)
+        if not ok:
+            result = {k: result[k] for k in ("errorType", "errorMessage")}
+        return ok, result
 
 
-def _seed_bars(event: dict[str, Any]) -> None:
-    fetch = load_handler(function_folders()["fetch_market_data"])
+def _seed_bars(dispatcher: LambdaDispatcher, fetch: str, event: dict[str, Any]) -> None:
     request: dict[str, Any] = {"source": "sample"}
     if "as_of" in event:
         request["as_of"] = event["as_of"]
-    result = fetch(
-        {"run_id": event.get("run_id", "invoke"), "request": request}, LambdaContext("fetch_market_data")
-    )
+    ok, result = dispatcher.call(fetch, {"run_id": event.get("run_id", "invoke"), "request": request})
+    if not ok:
+        raise ValueError(f"could not archive the sample bars this event points at: {result['errorMessage']}")
     if result.get("bars") != event["bars"]:
         raise ValueError(
             "the event's bars pointer does not match where FetchMarketData archives this run: "

@@ -30,8 +30,11 @@ class LocalDeployment:
     template: dict[str, Any]
     refs: dict[str, str] = field(default_factory=dict)
     attrs: dict[tuple[str, str], str] = field(default_factory=dict)
-    environment: dict[str, str] = field(default_factory=dict)
+    environment: dict[str, str] = field(default_factory=dict)  # Globals: what every function shares
     functions: dict[str, Path] = field(default_factory=dict)  # physical name -> CodeUri folder
+    # physical name -> the environment the Lambda runtime gives that function (Globals, its own
+    # variables, and the runtime's AWS_LAMBDA_* names)
+    function_environments: dict[str, dict[str, str]] = field(default_factory=dict)
     state_machine_arn: str = ""
 
     def resources(self, type_: str) -> dict[str, dict[str, Any]]:
@@ -66,7 +69,8 @@ def table_definitions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return definitions
 
 
-def _create_tables(dep: LocalDeployment) -> None:
+def create_tables(dep: LocalDeployment) -> None:
+    """The template's DynamoDB tables, named ``<stack>-<logical id>``."""
     ddb = boto3.client("dynamodb", region_name=REGION)
     for logical, kwargs in table_definitions(dep.template).items():
         name = f"{STACK}-{logical}"
@@ -115,11 +119,25 @@ def _create_secrets(dep: LocalDeployment) -> None:
         dep.refs[logical] = arn
 
 
-def _environment(dep: LocalDeployment) -> dict[str, str]:
-    variables = (
-        dep.template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
-    )
+def _environment(dep: LocalDeployment, properties: dict[str, Any] | None = None) -> dict[str, str]:
+    """Globals' environment variables, then (with a function's ``properties``) that function's own."""
+    globals_ = dep.template.get("Globals", {}).get("Function", {})
+    variables = dict(globals_.get("Environment", {}).get("Variables", {}))
+    if properties is not None:
+        variables.update(properties.get("Environment", {}).get("Variables", {}))
     return {k: str(v) for k, v in resolve(variables, dep.refs, dep.attrs).items()}
+
+
+def _function_environment(dep: LocalDeployment, logical: str) -> dict[str, str]:
+    props = dep.template["Resources"][logical]["Properties"]
+    memory = props.get(
+        "MemorySize", dep.template.get("Globals", {}).get("Function", {}).get("MemorySize", 128)
+    )
+    return {
+        **_environment(dep, props),
+        "AWS_LAMBDA_FUNCTION_NAME": dep.refs[logical],
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory),
+    }
 
 
 def _create_functions(dep: LocalDeployment) -> None:
@@ -188,11 +206,15 @@ def deploy(template_path: Path = TEMPLATE) -> LocalDeployment:
         if "Default" in param:
             dep.refs[name] = str(param["Default"])
     dep.refs.update({"AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "AWS::StackName": STACK})
-    _create_tables(dep)
+    create_tables(dep)
     _create_buckets(dep)
     _create_queues(dep)
     _create_secrets(dep)
     _create_functions(dep)
     dep.environment = _environment(dep)
+    dep.function_environments = {
+        dep.refs[logical]: _function_environment(dep, logical)
+        for logical in dep.resources("AWS::Serverless::Function")
+    }
     _create_state_machine(dep)
     return dep

@@ -7,6 +7,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from tradebot_local.cli.common import SYNTHETIC_NOTE
+
 NUMERIC_COLUMNS = {"qty", "price", "avg price", "seconds", "weight", "close"}
 
 
@@ -19,7 +21,7 @@ def _table(title: str, *columns: str) -> Table:
 
 def print_report(r: dict[str, Any], out: Console) -> None:
     colour = "green" if r["status"] == "SUCCEEDED" else "red"
-    synthetic = " [yellow](SYNTHETIC sample data, not real prices)[/yellow]" if r.get("synthetic") else ""
+    synthetic = f" ({SYNTHETIC_NOTE})" if r.get("synthetic") else ""
     out.print(
         f"\n[bold]Execution[/bold] {r['execution_name']}: [{colour}]{r['status']}[/{colour}] "
         f"in {r['elapsed_s']:.2f} s  as-of {r.get('as_of')}  source {r.get('source')}{synthetic}"

@@ -14,24 +14,32 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from unittest import mock
 
 import boto3
 
 from tradebot.contracts import PipelineRequest
+from tradebot.pipeline.runtime import reset_runtime
 from tradebot_local.account_file import AccountFile
-from tradebot_local.emulator import REGION, LambdaDispatcher, emulated_aws
+from tradebot_local.emulator import REGION, Handler, LambdaDispatcher, emulated_aws
 from tradebot_local.handlers import load_handler
 from tradebot_local.provision import LocalDeployment, deploy
+from tradebot_local.settle import settle
 
-# Local-only Powertools settings: no X-Ray daemon here, metrics would only clutter the terminal.
-LOCAL_ENVIRONMENT = {
-    "POWERTOOLS_TRACE_DISABLED": "true",
-    "POWERTOOLS_METRICS_DISABLED": "true",
-    "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
-    "POWERTOOLS_DEV": "false",
-}
+
+def local_environment() -> dict[str, str]:
+    """What local invocations add to the template's environment: no X-Ray daemon here; handler logs at
+    POWERTOOLS_LOG_LEVEL (default WARNING: they go to stderr, the report to stdout). Metrics stay on:
+    the dispatcher collects their EMF documents."""
+    return {
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
+        "POWERTOOLS_DEV": "false",
+    }
+
+
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 
 
@@ -54,6 +62,7 @@ class RunReport:
     awaiting_open: list[str] = field(default_factory=list)
     rejected: list[dict[str, str]] = field(default_factory=list)
     portfolio: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, dict[str, float]] = field(default_factory=dict)  # namespace -> metric -> sum
     seconds: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
@@ -78,6 +87,7 @@ class RunReport:
             "portfolio": self.portfolio,
             "error": self.error,
             "cause": self.cause,
+            "metrics": self.metrics,
             "elapsed_s": round(self.seconds, 3),
         }
 
@@ -88,20 +98,29 @@ def local_stack(
 ) -> Iterator[tuple[LocalDeployment, LambdaDispatcher]]:
     """The emulator with template.yaml deployed, the functions' environment set and handlers registered;
     with ``account``, the saved local paper account restored into its tables."""
-    from tradebot.pipeline.runtime import reset_runtime
-
     with emulated_aws(dispatcher) as disp:
         dep = deploy()
         if account is not None:
             account.restore(boto3.client("dynamodb", region_name=REGION), dep.refs)
-        with mock.patch.dict(os.environ, {**dep.environment, **LOCAL_ENVIRONMENT}):
+        local = local_environment()
+        with mock.patch.dict(os.environ, {**dep.environment, **local}):
             reset_runtime()
             for name, folder in dep.functions.items():
-                disp.register(name, load_handler(folder))
+                disp.register(name, _cold_loaded(folder), {**dep.function_environments[name], **local})
             try:
                 yield dep, disp
             finally:
                 reset_runtime()
+
+
+def _cold_loaded(folder: Path) -> Handler:
+    """The function's handler, its module loaded at the first invocation, inside that invocation's
+    environment (as a Lambda cold start)."""
+
+    def handler(event: dict[str, Any], context: Any) -> Any:
+        return load_handler(folder)(event, context)
+
+    return handler
 
 
 def states_entered(sfn: Any, execution_arn: str) -> list[StateRun]:
@@ -178,8 +197,24 @@ def run_pipeline(
     account = account or AccountFile.default()
     with account.locked(), local_stack(dispatcher, account) as (dep, _):
         report = start_and_wait(dep, request, execution_name, timeout_s)
-        from tradebot_local.settle import settle
-
-        settle(report)
+        settled = settle(report.output)
+        report.orders, report.fills = settled.orders, settled.fills
+        report.awaiting_open, report.rejected = settled.awaiting_open, settled.rejected
+        report.portfolio = settled.portfolio
+        report.metrics = metric_totals(dispatcher.metrics)
         account.save(boto3.client("dynamodb", region_name=REGION), dep.refs)
         return report
+
+
+def metric_totals(documents: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Sum of each metric's values over EMF documents, per namespace (what CloudWatch would chart)."""
+    totals: dict[str, dict[str, float]] = {}
+    for doc in documents:
+        for directive in doc["_aws"]["CloudWatchMetrics"]:
+            per = totals.setdefault(directive["Namespace"], {})
+            for metric in directive["Metrics"]:
+                value = doc.get(metric["Name"], 0.0)
+                per[metric["Name"]] = per.get(metric["Name"], 0.0) + sum(
+                    value if isinstance(value, list) else [value]
+                )
+    return totals

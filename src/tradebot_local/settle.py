@@ -6,8 +6,9 @@ in this process against the emulated queue and tables until the queue is empty.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tradebot.clock import SystemClock
 from tradebot.data import BarSource, source_from_spec
@@ -19,8 +20,17 @@ from tradebot.store.accounts import AccountStore
 from tradebot.store.ledger import OrderLedger
 from tradebot.store.trading_config import ConfigStore
 
-if TYPE_CHECKING:
-    from tradebot_local.runner import RunReport
+
+@dataclass
+class Settlement:
+    """The run's orders as the ledger has them, the fills, and the paper account afterwards."""
+
+    executed: ExecutorReport
+    orders: list[dict[str, Any]] = field(default_factory=list)
+    fills: list[dict[str, Any]] = field(default_factory=list)
+    awaiting_open: list[str] = field(default_factory=list)
+    rejected: list[dict[str, str]] = field(default_factory=list)
+    portfolio: dict[str, Any] = field(default_factory=dict)
 
 
 def _no_sleep(seconds: float) -> None:
@@ -43,10 +53,11 @@ def build_executor(source: BarSource) -> ExecutorService:
     )
 
 
-def settle(report: RunReport) -> ExecutorReport | None:
-    """Drain the queue with the executor and fill ``report``'s orders, fills and portfolio."""
-    fetch = report.output.get("fetch") or {}
-    trade = report.output.get("trade") or {}
+def settle(output: dict[str, Any]) -> Settlement:
+    """Drain the queue with the executor; the orders of the execution whose ``output`` is given, as the
+    ledger has them, the fills, and the paper account."""
+    fetch = output.get("fetch") or {}
+    trade = output.get("trade") or {}
     settings = get_settings()
     source = source_from_spec(
         fetch.get("source") or settings.data_source, cache_dir=settings.yfinance_cache_dir
@@ -57,7 +68,8 @@ def settle(report: RunReport) -> ExecutorReport | None:
     ledger = OrderLedger(settings.ledger_table)
     entries = [ledger.get(o["order_id"]) for o in trade.get("orders", [])]
     recorded = [e for e in entries if e is not None]
-    report.orders = [
+    settlement = Settlement(executed=executed)
+    settlement.orders = [
         {
             **{
                 k: o[k]
@@ -71,18 +83,18 @@ def settle(report: RunReport) -> ExecutorReport | None:
     session_fills = [e.fill for e in recorded if e.fill is not None]
     ids = {f.order_id for f in session_fills}
     # plus earlier sessions' orders that were waiting for their open and filled in this drain
-    report.fills = [
+    settlement.fills = [
         f.model_dump(mode="json")
         for f in session_fills + [f for f in executed.filled if f.order_id not in ids]
     ]
-    report.awaiting_open = [e.order.order_id for e in recorded if e.status == "ACCEPTED"]
-    report.rejected = [
+    settlement.awaiting_open = [e.order.order_id for e in recorded if e.status == "ACCEPTED"]
+    settlement.rejected = [
         {"order_id": e.order.order_id, "reason": e.reason} for e in recorded if e.status == "REJECTED"
     ]
-    report.portfolio = portfolio_snapshot(
-        source, fetch, [date.fromisoformat(f["session"]) for f in report.fills]
+    settlement.portfolio = portfolio_snapshot(
+        source, fetch, [date.fromisoformat(f["session"]) for f in settlement.fills]
     )
-    return executed
+    return settlement
 
 
 def portfolio_snapshot(source: BarSource, fetch: dict[str, Any], fill_sessions: list[date]) -> dict[str, Any]:

@@ -28,7 +28,8 @@ def run_item(stack, execution_name):
 def test_happy_path_orders_are_filled_at_the_next_open(stack):
     # When the pipeline runs on the sample data
     report = start_and_wait(stack, SAMPLE, execution_name="happy")
-    executed = settle(report)
+    settled = settle(report.output)
+    executed = settled.executed
     # Then every step ran, in order, and the run was recorded
     assert report.status == "SUCCEEDED", report.cause
     names = [s.name for s in report.states]
@@ -55,8 +56,8 @@ def test_happy_path_orders_are_filled_at_the_next_open(stack):
         assert fill.price == pytest.approx(bar["Open"] * slip)
     # and the portfolio holds exactly the fills, paid for in cash
     spent = sum(f.quantity * f.price + f.commission for f in executed.filled if f.side == "BUY")
-    assert report.portfolio["cash"] == pytest.approx(100_000 - spent, abs=0.01)
-    assert {s: p["quantity"] for s, p in report.portfolio["positions"].items()} == {
+    assert settled.portfolio["cash"] == pytest.approx(100_000 - spent, abs=0.01)
+    assert {s: p["quantity"] for s, p in settled.portfolio["positions"].items()} == {
         f.symbol: f.quantity for f in executed.filled
     }
 
@@ -136,10 +137,11 @@ def test_orders_await_the_open_when_the_source_has_no_next_session(stack, tmp_pa
     report = start_and_wait(
         stack, PipelineRequest(source=f"csv:{tmp_path}", as_of=AS_OF), execution_name="eod"
     )
-    executed = settle(report)
+    settled = settle(report.output)
+    executed = settled.executed
     # Then the orders are accepted but not filled: no price after the decision is known yet
     assert report.status == "SUCCEEDED", report.cause
     orders = report.output["trade"]["orders"]
     assert orders and executed is not None and executed.filled == []
-    assert sorted(report.awaiting_open) == sorted(o["order_id"] for o in orders)
-    assert report.portfolio["cash"] == 100_000 and report.portfolio["positions"] == {}
+    assert sorted(settled.awaiting_open) == sorted(o["order_id"] for o in orders)
+    assert settled.portfolio["cash"] == 100_000 and settled.portfolio["positions"] == {}

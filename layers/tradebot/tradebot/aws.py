@@ -16,12 +16,6 @@ def client(service: str) -> Any:
     return boto3.client(service, config=_CONFIG)  # type: ignore[call-overload]
 
 
-@cache
-def resource(service: str) -> Any:
-    return boto3.resource(service, config=_CONFIG)  # type: ignore[call-overload]
-
-
 def reset_clients() -> None:
     """Forget cached clients (a new emulator session, or new credentials)."""
     client.cache_clear()
-    resource.cache_clear()

@@ -87,7 +87,7 @@ class PipelineRequest(Contract):
     symbols: list[Symbol] | None = Field(default=None, min_length=1, max_length=500)
     strategy: StrategyName | None = None
     # fail the run (DataQualityError) when more than this fraction of the symbols cannot be loaded;
-    # None: tradebot.data.fetch.DEFAULT_MAX_FAILED_FRACTION (0.5)
+    # None: tradebot.data.universe.DEFAULT_MAX_FAILED_FRACTION (0.5)
     max_failed_fraction: float | None = Field(default=None, ge=0, le=1)
 
 
@@ -269,7 +269,6 @@ class PaperTradeResult(Contract):
     orders: list[Order]
     sent: int
     already_recorded: int = 0  # orders of this day that a previous attempt already recorded
-    halted: str | None = None  # why no orders were placed (kill switch, ...), if so
     already_decided: bool = False  # an earlier run decided this session: its orders, nothing new placed
     notes: list[str] = []  # why a signal produced no order (risk limits, cash, minimum order value)
 

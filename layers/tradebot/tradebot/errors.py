@@ -38,7 +38,3 @@ class UnknownSymbolError(DataQualityError):
 
 class KillSwitchEngaged(PermanentError):
     """Trading is halted by the operator's kill switch or the daily loss limit."""
-
-
-class RiskLimitError(PermanentError):
-    """An order would break a risk limit (cash, position size, exposure)."""

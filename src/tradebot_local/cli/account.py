@@ -1,22 +1,15 @@
-"""`tradebot portfolio|orders|kill-switch|reset`: the local paper account (issue: orders and execution).
-
-Every command works on the account `tradebot run` persists (tradebot_local.account_file): restored into
-the emulator's tables, read or changed with the same stores the Lambdas and the executor use, saved back.
-"""
+"""`tradebot portfolio|orders|kill-switch|reset`: the paper account commands (issue: orders and execution)."""
 
 from __future__ import annotations
 
-import json
 from datetime import date
 from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-out = Console()
-err = Console(stderr=True)
+from tradebot_local.cli.common import err, fail, fail_error, out, parse_date, print_json
 
 STATUSES = ("NEW", "ACCEPTED", "FILLED", "CANCELLED", "REJECTED")
 
@@ -27,20 +20,15 @@ class Switch(StrEnum):
 
 
 def register(app: typer.Typer) -> None:
-    """Add the paper-account commands to the `tradebot` app."""
+    """Add the paper-account commands to the `tradebot` app.
+
+    Every command works on the account `tradebot run` persists (tradebot_local.account_file): restored into
+    the emulator's tables, read or changed with the same stores the Lambdas and the executor use, saved back.
+    """
     app.command()(portfolio)
     app.command()(orders)
     app.command(name="kill-switch")(kill_switch)
     app.command()(reset)
-
-
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    err.print(message)
-    return typer.Exit(code)
-
-
-def _print_json(value: Any) -> None:
-    print(json.dumps(value, indent=2, default=str))
 
 
 def account_summary() -> dict[str, Any]:
@@ -98,9 +86,9 @@ def portfolio(
     try:
         summary = account_summary()
     except TradebotError as exc:
-        raise _fail(f"[red]{type(exc).__name__}[/red]: {exc}") from None
+        raise fail_error(exc) from None
     if as_json:
-        _print_json(summary)
+        print_json(summary)
         return
     table = Table(
         title=f"Paper account {summary['account']} (marked at {summary['marked_at'] or 'cost'})",
@@ -170,20 +158,15 @@ def orders(
     """Every order of the local paper account, with its status and the reason (rejected, cancelled)."""
     from tradebot.errors import TradebotError
 
-    session: date | None = None
-    if as_of is not None:
-        try:
-            session = date.fromisoformat(as_of)
-        except ValueError:
-            raise _fail(f"[red]--as-of[/red]: {as_of!r} is not a date (YYYY-MM-DD)") from None
+    session = parse_date(as_of, "--as-of")
     if status is not None and status.upper() not in STATUSES:
-        raise _fail(f"[red]--status[/red]: {status!r} is not one of {', '.join(STATUSES)}")
+        raise fail(f"[red]--status[/red]: {status!r} is not one of {', '.join(STATUSES)}")
     try:
         rows = list_orders(session, status.upper() if status else None)
     except TradebotError as exc:
-        raise _fail(f"[red]{type(exc).__name__}[/red]: {exc}") from None
+        raise fail_error(exc) from None
     if as_json:
-        _print_json(rows)
+        print_json(rows)
         return
     if not rows:
         out.print("No orders.")
@@ -229,7 +212,7 @@ def kill_switch(
             if state is Switch.off:
                 lifted = AccountStore(local.tables["StateTable"], local.ddb).clear_halt(local.account_id)
     except TradebotError as exc:
-        raise _fail(f"[red]{type(exc).__name__}[/red]: {exc}") from None
+        raise fail_error(exc) from None
     if config.kill_switch:
         out.print(f"kill switch [red]ON[/red]: {config.kill_switch_reason}")
     else:

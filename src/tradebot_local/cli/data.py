@@ -1,49 +1,32 @@
-"""`tradebot data fetch` and `tradebot data check`: market data on the command line (issue: market data).
-
-``fetch`` keeps a directory of Yahoo-format ``SYMBOL.csv`` files up to date, incrementally (only bars newer
-than a file holds are requested), in the source's batches, with a progress bar; the directory is then a
-source for every other command (``--source csv:DIR``). ``check`` runs the pipeline's quality gate on a
-source and prints the report (exit code 1 when a symbol would be skipped).
-"""
+"""`tradebot data fetch` and `tradebot data check`: the market data commands (issue: market data)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
+
+from tradebot_local.cli.common import SYNTHETIC_NOTE, err, fail, fail_error, out, parse_date, print_json
 
 data_app = typer.Typer(
     help="Market data: fetch Yahoo-format CSVs incrementally, check a source's quality.",
     no_args_is_help=True,
 )
-out = Console()
-err = Console(stderr=True)
-SYNTHETIC_NOTE = "[yellow]SYNTHETIC sample data, not real prices[/yellow]"
 
 
 def register(app: typer.Typer) -> None:
-    """Add the data commands to the `tradebot` app."""
+    """Add the data commands to the `tradebot` app.
+
+    ``fetch`` keeps a directory of Yahoo-format ``SYMBOL.csv`` files up to date, incrementally (only bars
+    newer than a file holds are requested), in the source's batches, with a progress bar; the directory is
+    then a source for every other command (``--source csv:DIR``). ``check`` runs the pipeline's quality gate
+    on a source and prints the report (exit code 1 when a symbol would be skipped).
+    """
     app.add_typer(data_app, name="data")
-
-
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    err.print(message)
-    return typer.Exit(code)
-
-
-def _date(text: str | None, option: str) -> date | None:
-    if text is None:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise _fail(f"[red]{option}[/red]: {text!r} is not a date (YYYY-MM-DD)") from None
 
 
 def _symbols(text: str | None) -> list[str] | None:
@@ -58,7 +41,7 @@ def _symbols(text: str | None) -> list[str] | None:
         return TypeAdapter(list[Symbol]).validate_python(symbols) or None
     except ValidationError as exc:
         bad = sorted({str(symbols[int(e["loc"][0])]) for e in exc.errors() if e["loc"]})
-        raise _fail(f"[red]--symbols[/red]: not a ticker: {', '.join(bad)}") from None
+        raise fail(f"[red]--symbols[/red]: not a ticker: {', '.join(bad)}") from None
 
 
 def _source(spec: str) -> Any:
@@ -68,7 +51,17 @@ def _source(spec: str) -> Any:
     try:
         return source_from_spec(spec)
     except TradebotError as exc:
-        raise _fail(f"[red]--source[/red]: {exc}") from None
+        raise fail(f"[red]--source[/red]: {exc}") from None
+
+
+def _source_and_symbols(source: str, symbols: str | None) -> tuple[Any, list[str]]:
+    """The --source and the --symbols to read from it (the source's default list when none are given)."""
+    wanted = _symbols(symbols)
+    src = _source(source)
+    wanted = wanted or src.default_symbols()
+    if not wanted:
+        raise fail(f"[red]--symbols[/red] is required: {src.name} has no default list")
+    return src, wanted
 
 
 def _chunks(items: Sequence[str], size: int) -> list[list[str]]:
@@ -99,12 +92,8 @@ def fetch(
     from tradebot.data.universe import ensure_session_closed, expected_last_session
     from tradebot.errors import TradebotError
 
-    first, last = _date(start, "--start"), _date(end, "--end")
-    wanted = _symbols(symbols)
-    src = _source(source)
-    wanted = wanted or src.default_symbols()
-    if not wanted:
-        raise _fail(f"[red]--symbols[/red] is required: {src.name} has no default list")
+    first, last = parse_date(start, "--start"), parse_date(end, "--end")
+    src, wanted = _source_and_symbols(source, symbols)
     calendar = get_calendar()
     now = datetime.now(UTC)
     try:
@@ -113,9 +102,9 @@ def fetch(
         if src.live:
             ensure_session_closed(calendar, up_to, now)
     except TradebotError as exc:
-        raise _fail(f"[red]{type(exc).__name__}[/red]: {exc}") from None
+        raise fail_error(exc) from None
     if first is not None and first > last:
-        raise _fail(f"[red]--start[/red] {first} is after --end {last}")
+        raise fail(f"[red]--start[/red] {first} is after --end {last}")
     store = DirectoryStore(out_dir)
     if src.synthetic:
         from tradebot.data.csv_source import mark_synthetic
@@ -145,7 +134,7 @@ def fetch(
             progress.advance(task, len(chunk))
     failed = _print_fetch(results, store, src.synthetic)
     if error is not None:
-        raise _fail(
+        raise fail(
             f"[red]{type(error).__name__}[/red]: {error}\n"
             "Symbols listed above are saved; run the same command again to continue.",
             1,
@@ -223,14 +212,10 @@ def check(
     from tradebot.data.universe import fetch_bars
     from tradebot.errors import TradebotError
 
-    first, day = _date(start, "--start"), _date(as_of, "--as-of")
-    wanted = _symbols(symbols)
-    src = _source(source)
-    wanted = wanted or src.default_symbols()
-    if not wanted:
-        raise _fail(f"[red]--symbols[/red] is required: {src.name} has no default list")
+    first, day = parse_date(start, "--start"), parse_date(as_of, "--as-of")
+    src, wanted = _source_and_symbols(source, symbols)
     if min_bars < 1:
-        raise _fail("[red]--min-bars[/red] must be >= 1")
+        raise fail("[red]--min-bars[/red] must be >= 1")
     calendar = get_calendar()
     try:
         day = day or default_as_of(src, calendar, datetime.now(UTC))
@@ -245,10 +230,10 @@ def check(
             min_bars=min_bars,
         )
     except TradebotError as exc:
-        raise _fail(f"[red]{type(exc).__name__}[/red]: {exc}", 1) from None
+        raise fail_error(exc, 1) from None
     report = fetched.report
     if as_json:
-        print(json.dumps(report.model_dump(mode="json"), indent=2))
+        print_json(report.model_dump(mode="json"))
     else:
         _print_check(report)
     if report.skipped:

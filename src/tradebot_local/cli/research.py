@@ -1,15 +1,7 @@
-"""`tradebot backtest` and `tradebot optimize`: the strategy research commands.
-
-Both read one symbol's daily bars from ``--data``: ``csv:FILE`` (a Yahoo-format CSV: Date,Open,High,Low,
-Close,Adj Close,Volume), ``csv:DIR`` with ``--symbol`` (DIR/SYMBOL.csv), ``sample`` (synthetic SYN-A..E,
-``--symbol`` defaults to SYN-A) or ``yfinance`` with ``--symbol`` (needs the internet). The engine is
-:mod:`tradebot.strategy`; this module only parses options, loads data and prints. matplotlib is imported
-only for ``--plot``.
-"""
+"""`tradebot backtest` and `tradebot optimize`: the strategy research commands (on tradebot.strategy)."""
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from dataclasses import dataclass
@@ -19,20 +11,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich import box
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+
+from tradebot_local.cli.common import SYNTHETIC_NOTE, fail, fail_error, parse_date, print_json, wide_out
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from tradebot.strategy import BacktestResult, FillModel, OptimizationOutcome
 
-out = Console()
-if not out.is_terminal:
-    out.width = 150  # piped or captured output: wide enough for the tables without wrapping
-err = Console(stderr=True)
-SYNTHETIC_NOTE = "[yellow]SYNTHETIC sample data, not real prices[/yellow]"
 FAR_FUTURE = date(2100, 1, 1)
 
 
@@ -76,21 +64,17 @@ class Loaded:
     synthetic: bool
 
 
-def _date(text: str | None, option: str) -> date | None:
-    if text is None:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise UsageError(f"{option}: {text!r} is not a date (YYYY-MM-DD)") from None
-
-
 def load_bars(data: str, symbol: str | None, start: str | None, end: str | None) -> Loaded:
-    """One symbol's bars from ``--data`` (see the module docstring), between ``start`` and ``end``."""
+    """One symbol's bars from ``--data``, between ``start`` and ``end``.
+
+    ``--data`` is ``csv:FILE`` (a Yahoo-format CSV: Date,Open,High,Low,Close,Adj Close,Volume), ``csv:DIR``
+    with ``--symbol`` (DIR/SYMBOL.csv), ``sample`` (synthetic SYN-A..E, ``--symbol`` defaults to SYN-A) or
+    ``yfinance`` with ``--symbol`` (needs the internet).
+    """
     from tradebot.data import slice_bars, source_from_spec
     from tradebot.data.csv_source import read_yahoo_csv
 
-    first, last = _date(start, "--start"), _date(end, "--end")
+    first, last = parse_date(start, "--start"), parse_date(end, "--end")
     spec = data.strip()
     if spec.lower().startswith("csv:") and Path(spec[4:]).expanduser().is_file():
         path = Path(spec[4:]).expanduser()
@@ -205,10 +189,10 @@ def _run(body: Any) -> Any:
 
     try:
         return body()
-    except (UsageError, TradebotError) as exc:
-        label = "error" if isinstance(exc, UsageError) else type(exc).__name__
-        err.print(f"[red]{label}[/red]: {exc}")
-        raise typer.Exit(2) from None
+    except UsageError as exc:
+        raise fail(f"[red]error[/red]: {exc}") from None
+    except TradebotError as exc:
+        raise fail_error(exc) from None
 
 
 def _clean(value: Any) -> Any:
@@ -277,11 +261,11 @@ def backtest_command(
     if plot is not None:
         write_plot(result, plot, f"{loaded.symbol} {result.strategy}({_params_text(result.params)})")
     if as_json:
-        print(json.dumps(_clean(backtest_json(loaded, result)), indent=2))
+        print_json(_clean(backtest_json(loaded, result)))
         return
     print_backtest(loaded, result, trades)
     if plot is not None:
-        out.print(f"plot written to {plot}")
+        wide_out.print(f"plot written to {plot}")
 
 
 def backtest_json(loaded: Loaded, result: BacktestResult) -> dict[str, Any]:
@@ -341,7 +325,7 @@ STAT_ROWS: tuple[tuple[str, str], ...] = (
 
 def print_backtest(loaded: Loaded, result: BacktestResult, n_trades: int) -> None:
     if loaded.synthetic:
-        out.print(SYNTHETIC_NOTE)
+        wide_out.print(SYNTHETIC_NOTE)
     stats = result.stats
     table = Table(show_header=False, box=None, pad_edge=False)
     table.add_column(style="bold")
@@ -358,7 +342,7 @@ def print_backtest(loaded: Loaded, result: BacktestResult, n_trades: int) -> Non
         table.add_row("Open position [shares]", _fmt(stats["open_position"], 4))
     if stats.get("bust"):
         table.add_row("[red]Bust on[/red]", stats["bust"])
-    out.print(table)
+    wide_out.print(table)
     if result.trades and n_trades > 0:
         shown = result.trades[-n_trades:]
         listing = Table(title=f"Trades (last {len(shown)} of {len(result.trades)})", box=box.SIMPLE_HEAD)
@@ -374,7 +358,7 @@ def print_backtest(loaded: Loaded, result: BacktestResult, n_trades: int) -> Non
                 _fmt(t.pnl),
                 _fmt(t.return_pct),
             )
-        out.print(listing)
+        wide_out.print(listing)
 
 
 def write_plot(result: BacktestResult, path: Path, title: str) -> None:
@@ -470,7 +454,7 @@ def optimize_command(
     began = time.perf_counter()
     loaded, outcome = _run(body)
     if as_json:
-        print(json.dumps(_clean(optimize_json(loaded, outcome)), indent=2))
+        print_json(_clean(optimize_json(loaded, outcome)))
         return
     print_optimize(loaded, outcome, time.perf_counter() - began)
 
@@ -520,14 +504,14 @@ def print_optimize(loaded: Loaded, outcome: OptimizationOutcome, wall_s: float) 
     key = OBJECTIVES[outcome.objective]
     walk = len(outcome.folds) > 1
     if loaded.synthetic:
-        out.print(SYNTHETIC_NOTE)
-    out.print(
+        wide_out.print(SYNTHETIC_NOTE)
+    wide_out.print(
         f"[bold]{outcome.strategy}[/bold] on {loaded.symbol} ({loaded.source}): "
         f"{outcome.evaluated:,} parameter sets x {outcome.bars:,} bars, objective {outcome.objective}, "
         f"{outcome.mode}{f' ({len(outcome.folds)} folds)' if walk else ''}; "
         f"scored in {outcome.elapsed_s:.3f} s ({wall_s:.2f} s with loading)"
     )
-    out.print(f"fill model: {outcome.fill.describe()}")
+    wide_out.print(f"fill model: {outcome.fill.describe()}")
     obj = outcome.objective
     if walk:
         folds = Table(
@@ -549,7 +533,7 @@ def print_optimize(loaded: Loaded, outcome: OptimizationOutcome, wall_s: float) 
                 *_score_cells(f.in_sample, key, False),
                 *_score_cells(f.out_of_sample, key, True),
             )
-        out.print(folds)
+        wide_out.print(folds)
         title = "Candidates (fold winners) by robustness: median objective on their later test windows"
     else:
         title = f"Top {len(outcome.top)} parameter sets in sample (out of sample for information)"
@@ -567,7 +551,7 @@ def print_optimize(loaded: Loaded, outcome: OptimizationOutcome, wall_s: float) 
             *_score_cells(r.in_sample, key, False),
             *_score_cells(r.out_of_sample, key, True),
         )
-    out.print(ranked)
+    wide_out.print(ranked)
     chosen = Table(show_header=False, box=None)
     chosen.add_column(style="bold")
     chosen.add_column()
@@ -583,7 +567,7 @@ def print_optimize(loaded: Loaded, outcome: OptimizationOutcome, wall_s: float) 
         )
     else:
         chosen.add_row("Out of sample", "none (too few bars for a test window)")
-    out.print(chosen)
+    wide_out.print(chosen)
 
 
 def _labelled(scores: Any, key: str) -> list[str]:

@@ -6,7 +6,7 @@ Sources: ``"sample"`` (deterministic synthetic SYN-A..SYN-E, offline), ``"yfinan
 bars in the convention of :mod:`tradebot.data.bars`.
 
 A *live* source (``live = True``: yfinance) is a remote provider of current data: the pipeline fronts it
-with the incremental S3 archive (:mod:`tradebot.data.history`) and refuses a session that has not closed.
+with the incremental S3 archive (:mod:`tradebot.data.archive`) and refuses a session that has not closed.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Incremental history: the bars a store already holds, plus only the newer bars a source has.
+"""The bar archive: the history a store already holds, plus only the newer bars a source has.
 
 The store is the source of truth for history. For a live source (yfinance) the pipeline keeps it in S3,
 one object per symbol::

@@ -1,7 +1,7 @@
 """Data-quality gate between a source and the strategies: which symbols are safe to trade on ``as_of``.
 
 :func:`check_bars` applies, per symbol and in this order (the first failing rule skips the symbol with a
-:class:`~tradebot.models.SymbolIssue` whose ``reason`` is the code in brackets):
+:class:`~tradebot.contracts.SymbolIssue` whose ``reason`` is the code in brackets):
 
 1. rows dated after ``as_of`` are dropped (never trade on future data); nothing left -> [no_data]
    (missing columns -> [error]);

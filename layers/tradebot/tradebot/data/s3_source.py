@@ -1,7 +1,7 @@
 """``s3://bucket/prefix``: Yahoo-format ``SYMBOL.csv`` objects under a prefix (the S3 twin of ``csv:DIR``).
 
 ``SYMBOL.csv.gz`` objects (gzip) are read too, so the bar archive itself is a source:
-``s3://<DATA_BUCKET>/archive/bars`` (see :mod:`tradebot.data.history`).
+``s3://<DATA_BUCKET>/archive/bars`` (see :mod:`tradebot.data.archive`).
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ The paper broker fills against the first session strictly after the order's deci
 - Commission: ``commission_rate * quantity * price``.
 
 Cash and position checks are not the broker's: they are conditions of the fill transaction
-(tradebot.portfolio), which a concurrent fill cannot race.
+(tradebot.store.settlement), which a concurrent fill cannot race.
 """
 
 from __future__ import annotations

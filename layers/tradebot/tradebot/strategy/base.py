@@ -15,24 +15,32 @@ Adding a strategy is one small module: a :class:`StrategyParams` subclass (pydan
 ``signals``, decorated with :func:`tradebot.strategy.registry.register` and listed in the registry's
 ``BUILTIN_MODULES``. ``signals`` for one parameter set is all that is required: the default
 :meth:`Strategy.signal_blocks` evaluates a grid set by set. Override ``signal_blocks`` (and
-``valid_mask`` / ``min_bars_many``) to evaluate a whole grid with array operations: most strategies
-compare one indicator per window with many thresholds, which :func:`grouped_rows` organizes (see
+``min_bars_many``) to evaluate a whole grid with array operations: most strategies compare one indicator
+per window with many thresholds, which :func:`grouped_rows` organizes (see
 :mod:`~tradebot.strategy.ts_momentum` for a short example, :mod:`~tradebot.strategy.crossover` for
 crossovers).
+
+Parameter constraints are declared once, on the params class, and checked two ways from that one
+declaration: set by set by pydantic (:meth:`Strategy.parse_params`) and for a whole grid at once by
+:meth:`Strategy.valid_mask`. A field is ``int`` or ``float``, bounded with ``Field(ge=, gt=, le=, lt=)``;
+a cross-field order goes in :attr:`StrategyParams.ordered`. Anything else (other constraints, custom
+validators) is refused when the class is defined, since the grid mask could not see it.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
+import operator
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, Self, TypeVar
 
 import numpy as np
 import numpy.typing as npt
-from pydantic import BaseModel, ConfigDict, ValidationError
+from annotated_types import Ge, Gt, Le, Lt
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from tradebot.errors import InputValidationError
 from tradebot.strategy.prices import Prices
@@ -46,10 +54,62 @@ ParamTable = dict[str, FloatArray]
 MAX_GRID_SETS = 200_000
 
 
+_BOUNDS: dict[type, tuple[str, Callable[[Any, float], Any]]] = {
+    Ge: ("ge", operator.ge),
+    Gt: ("gt", operator.gt),
+    Le: ("le", operator.le),
+    Lt: ("lt", operator.lt),
+}
+"""The field bounds a grid mask can check: annotated_types class -> (its attribute, the comparison)."""
+_INT_LIMIT = 2.0**63
+"""pydantic parses an integral float as an ``int`` only when its magnitude is below this (64-bit)."""
+
+
 class StrategyParams(BaseModel):
-    """Base of every strategy's parameters: unknown names are an error, values are immutable."""
+    """Base of every strategy's parameters: unknown names are an error, values are immutable.
+
+    The whole declaration of which values are valid (see the module docstring): each field is ``int`` or
+    ``float`` with optional ``Field(ge=, gt=, le=, lt=)`` bounds, and :attr:`ordered` lists the pairs of
+    fields that must be strictly increasing. Defining a subclass with anything else (another type or
+    constraint, an unknown name in ``ordered``, its own validator) raises TypeError.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    ordered: ClassVar[tuple[tuple[str, str], ...]] = ()
+    """Pairs ``(a, b)`` of field names with ``a < b`` required (e.g. ``(("fast", "slow"),)``)."""
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        where = cls.__name__
+        for name, field in cls.model_fields.items():
+            if field.annotation not in (int, float):
+                raise TypeError(f"{where}.{name}: a parameter is int or float, not {field.annotation}")
+            extra = [m for m in field.metadata if type(m) not in _BOUNDS]
+            if extra:
+                raise TypeError(f"{where}.{name}: a grid can check ge/gt/le/lt bounds only, not {extra}")
+        for pair in cls.ordered:
+            unknown = [n for n in pair if n not in cls.model_fields]
+            if len(pair) != 2 or unknown:
+                raise TypeError(f"{where}.ordered: {pair!r} is not a pair of parameter names")
+        decorators = cls.__pydantic_decorators__
+        validators = {
+            **decorators.validators,
+            **decorators.field_validators,
+            **decorators.root_validators,
+            **decorators.model_validators,
+        }
+        if set(validators) != {"_check_ordered"} or "_check_ordered" in vars(cls):
+            raise TypeError(f"{where}: declare constraints with Field bounds and `ordered`, not validators")
+
+    @model_validator(mode="after")
+    def _check_ordered(self) -> Self:
+        for a, b in self.ordered:
+            low, high = getattr(self, a), getattr(self, b)
+            if not low < high:
+                raise ValueError(f"{a} ({low}) must be smaller than {b} ({high})")
+        return self
 
     def as_dict(self) -> dict[str, float]:
         """The parameters as ``dict[str, float]`` (the form stored in contracts and DynamoDB)."""
@@ -134,13 +194,33 @@ class Strategy(ABC, Generic[P]):
         return np.array([self.min_bars(p) for p in self.iter_params(table)], dtype=np.intp)
 
     def valid_mask(self, table: ParamTable) -> BoolArray:
-        """Which sets of ``table`` are valid parameters (grid expansion drops the others)."""
-        ok = np.ones(table_size(table), dtype=bool)
-        for i in range(len(ok)):
-            try:
-                self.parse_params({k: float(v[i]) for k, v in table.items()})
-            except InputValidationError:
-                ok[i] = False
+        """Which sets of ``table`` are valid parameters (grid expansion drops the others): a bool array of
+        shape ``(table_size(table),)``, True at row i exactly when :meth:`parse_params` accepts row i.
+
+        Derived from the params class's declaration (see :class:`StrategyParams`): integrality of ``int``
+        fields, the ``ge``/``gt``/``le``/``lt`` bounds and the ``ordered`` pairs. NaN fails every check; a
+        column not in ``table`` takes the field's default (no default, or an unknown column: no row is
+        valid). Never raises.
+        """
+        size = table_size(table)
+        fields = self.params_type.model_fields
+        if set(table) - set(fields):
+            return np.zeros(size, dtype=bool)
+        ok = np.ones(size, dtype=bool)
+        values: dict[str, FloatArray] = {}
+        for name, field in fields.items():
+            if name not in table:  # pydantic takes the default as it is, without checking it
+                if field.is_required():
+                    return np.zeros(size, dtype=bool)
+                values[name] = np.full(size, float(field.default))
+                continue
+            values[name] = v = np.asarray(table[name], dtype=np.float64)
+            if field.annotation is int:
+                ok &= (np.abs(v) < _INT_LIMIT) & (v == np.round(v))
+            for bound in field.metadata:
+                ok &= _within(v, bound)
+        for a, b in self.params_type.ordered:
+            ok &= values[a] < values[b]
         return ok
 
     def iter_params(self, table: ParamTable) -> Iterator[P]:
@@ -183,6 +263,12 @@ class Strategy(ABC, Generic[P]):
         return f"{self.name}: {side} since {prices.date(state.since)} {what} signal"
 
 
+def _within(v: FloatArray, bound: object) -> BoolArray:
+    """``v`` against one annotated_types bound (Ge, Gt, Le or Lt): False where ``v`` is NaN."""
+    attr, test = _BOUNDS[type(bound)]
+    return np.asarray(test(v, float(getattr(bound, attr))), dtype=bool)
+
+
 def _block(rows: list[int], t0: int, enters: list[BoolArray], exits: list[BoolArray]) -> SignalBlock:
     enter = np.stack(enters)
     return SignalBlock(np.array(rows, dtype=np.intp), t0, enter | np.stack(exits), enter)
@@ -197,11 +283,6 @@ def table_size(table: ParamTable) -> int:
 
 def table_row(table: ParamTable, i: int) -> dict[str, float]:
     return {k: float(v[i]) for k, v in table.items()}
-
-
-def params_table(strategy: Strategy[Any], params: Sequence[StrategyParams]) -> ParamTable:
-    names = strategy.param_names()
-    return {n: np.array([float(getattr(p, n)) for p in params], dtype=np.float64) for n in names}
 
 
 def expand_grid(strategy: Strategy[Any], grid: Mapping[str, Sequence[float]] | None) -> ParamTable:

@@ -62,10 +62,6 @@ class BollingerReversion(Strategy[BollingerReversionParams]):
     def min_bars_many(self, table: ParamTable) -> IntArray:
         return table["window"].astype(np.intp) + 1
 
-    def valid_mask(self, table: ParamTable) -> BoolArray:
-        w, k = table["window"], table["k"]
-        return np.asarray((w == np.round(w)) & (w >= 2) & (w <= 5_000) & (k > 0) & (k <= 10), dtype=bool)
-
     def signals(self, prices: Prices, params: BollingerReversionParams) -> tuple[BoolArray, BoolArray]:
         z = _z(prices, params.window)
         with np.errstate(invalid="ignore"):

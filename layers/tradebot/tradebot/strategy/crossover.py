@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from typing import ClassVar, Self, TypeVar
+from typing import ClassVar, TypeVar
 
 import numpy as np
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from tradebot.strategy.base import (
     BoolArray,
@@ -45,11 +45,7 @@ class CrossoverParams(StrategyParams):
     fast: int = Field(ge=2, le=MAX_WINDOW, description="fast average window (bars)")
     slow: int = Field(ge=2, le=MAX_WINDOW, description="slow average window (bars)")
 
-    @model_validator(mode="after")
-    def _fast_below_slow(self) -> Self:
-        if self.fast >= self.slow:
-            raise ValueError(f"fast ({self.fast}) must be smaller than slow ({self.slow})")
-        return self
+    ordered: ClassVar[tuple[tuple[str, str], ...]] = (("fast", "slow"),)
 
 
 C = TypeVar("C", bound=CrossoverParams)
@@ -65,7 +61,7 @@ class MovingAverageCrossover(Strategy[C]):
 
     @property
     def default_grid(self) -> dict[str, list[float]]:
-        """fast 5, 10, ..., 50 x slow 10, 15, ..., 200 with fast < slow: 345 pairs."""
+        """fast 5, 10, ..., 50 x slow 10, 15, ..., 200; expansion keeps the 345 pairs with fast < slow."""
         return {"fast": [float(f) for f in range(5, 51, 5)], "slow": [float(s) for s in range(10, 201, 5)]}
 
     def min_bars(self, params: C) -> int:
@@ -73,12 +69,6 @@ class MovingAverageCrossover(Strategy[C]):
 
     def min_bars_many(self, table: ParamTable) -> IntArray:
         return table["slow"].astype(np.intp) + 2
-
-    def valid_mask(self, table: ParamTable) -> BoolArray:
-        fast, slow = table["fast"], table["slow"]
-        integral = (fast == np.round(fast)) & (slow == np.round(slow))
-        in_range = (fast >= 2) & (slow >= 2) & (fast <= MAX_WINDOW) & (slow <= MAX_WINDOW)
-        return np.asarray(integral & in_range & (fast < slow), dtype=bool)
 
     def signals(self, prices: Prices, params: C) -> tuple[BoolArray, BoolArray]:
         return crossover_full(self.average(prices, params.fast), self.average(prices, params.slow))

@@ -67,12 +67,6 @@ class DonchianBreakout(Strategy[DonchianBreakoutParams]):
     def min_bars_many(self, table: ParamTable) -> IntArray:
         return np.maximum(table["entry"], table["exit"]).astype(np.intp) + 2
 
-    def valid_mask(self, table: ParamTable) -> BoolArray:
-        ok = np.ones(len(table["entry"]), dtype=bool)
-        for v in (table["entry"], table["exit"]):
-            ok &= (v == np.round(v)) & (v >= 1) & (v <= MAX_WINDOW)
-        return ok
-
     def signals(self, prices: Prices, params: DonchianBreakoutParams) -> tuple[BoolArray, BoolArray]:
         with np.errstate(invalid="ignore"):
             return prices.close > _high(prices, params.entry), prices.close < _low(prices, params.exit)

@@ -46,7 +46,7 @@ DAYS_PER_YEAR = 365.25
 
 
 class ScoreDict(TypedDict):
-    """Scores of one parameter set on one window (the keys of :class:`tradebot.models.Scores`)."""
+    """Scores of one parameter set on one window (the keys of :class:`tradebot.contracts.Scores`)."""
 
     sharpe: float
     sortino: float

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from typing import Self
+from typing import ClassVar
 
 import numpy as np
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from tradebot.strategy import indicators
 from tradebot.strategy.base import (
@@ -39,11 +39,7 @@ class RsiReversionParams(StrategyParams):
     lower: float = Field(gt=0, lt=100, description="enter below this RSI")
     upper: float = Field(gt=0, lt=100, description="exit above this RSI")
 
-    @model_validator(mode="after")
-    def _lower_below_upper(self) -> Self:
-        if self.lower >= self.upper:
-            raise ValueError(f"lower ({self.lower}) must be smaller than upper ({self.upper})")
-        return self
+    ordered: ClassVar[tuple[tuple[str, str], ...]] = (("lower", "upper"),)
 
 
 def _rsi(prices: Prices, period: int) -> FloatArray:
@@ -74,11 +70,6 @@ class RsiReversion(Strategy[RsiReversionParams]):
 
     def min_bars_many(self, table: ParamTable) -> IntArray:
         return table["period"].astype(np.intp) + 2
-
-    def valid_mask(self, table: ParamTable) -> BoolArray:
-        p, lo, hi = table["period"], table["lower"], table["upper"]
-        ok = (p == np.round(p)) & (p >= 2) & (p <= 1_000) & (lo > 0) & (hi < 100) & (lo < hi)
-        return np.asarray(ok, dtype=bool)
 
     def signals(self, prices: Prices, params: RsiReversionParams) -> tuple[BoolArray, BoolArray]:
         rsi = _rsi(prices, params.period)

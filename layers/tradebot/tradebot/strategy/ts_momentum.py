@@ -65,10 +65,6 @@ class TsMomentum(Strategy[TsMomentumParams]):
     def min_bars_many(self, table: ParamTable) -> IntArray:
         return table["lookback"].astype(np.intp) + 2
 
-    def valid_mask(self, table: ParamTable) -> BoolArray:
-        n, band = table["lookback"], table["band"]
-        return np.asarray((n == np.round(n)) & (n >= 1) & (n <= 5_000) & (band >= 0) & (band < 1), dtype=bool)
-
     def signals(self, prices: Prices, params: TsMomentumParams) -> tuple[BoolArray, BoolArray]:
         mom = _momentum(prices, params.lookback)
         with np.errstate(invalid="ignore"):
