@@ -1,4 +1,5 @@
-"""FetchMarketData: the universe's bars up to the session's close -> one S3 object, plus a quality report."""
+"""FetchMarketData: the universe's bars up to the session's close -> S3 in batches (their manifest is the
+optimize Map's items), plus a quality report."""
 
 from typing import Any
 
@@ -19,10 +20,16 @@ logger, tracer, metrics = lambda_instruments()
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = parse_event(FetchEvent, event)
     result = fetch_market_data(request, runtime())
-    metrics.add_metric(name="SymbolsFetched", unit=MetricUnit.Count, value=len(result.symbols))
-    metrics.add_metric(name="SymbolsSkipped", unit=MetricUnit.Count, value=len(result.skipped))
+    metrics.add_metric(name="SymbolsFetched", unit=MetricUnit.Count, value=result.symbols)
+    metrics.add_metric(name="SymbolsSkipped", unit=MetricUnit.Count, value=result.skipped)
     logger.info(
         "fetched",
-        extra={"as_of": str(result.as_of), "market_open": result.market_open, "skipped": len(result.skipped)},
+        extra={
+            "as_of": str(result.as_of),
+            "market_open": result.market_open,
+            "symbols": result.symbols,
+            "skipped": result.skipped,
+            "batches": result.batches,
+        },
     )
     return result.model_dump(mode="json")

@@ -1,4 +1,5 @@
-"""GenerateSignals: latest parameters + latest bars -> a target weight per symbol, with the reason."""
+"""GenerateSignals: each batch's parameters + bars -> a target weight per symbol, with the reason; one S3
+object per run."""
 
 from typing import Any
 
@@ -19,6 +20,6 @@ logger, tracer, metrics = lambda_instruments()
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = parse_event(SignalsEvent, event)
     result = generate_signals(request, runtime())
-    metrics.add_metric(name="SignalsGenerated", unit=MetricUnit.Count, value=len(result.signals))
-    logger.info("signals", extra={"signals": {s.symbol: s.target_weight for s in result.signals}})
+    metrics.add_metric(name="SignalsGenerated", unit=MetricUnit.Count, value=result.count)
+    logger.info("signals", extra=result.model_dump(mode="json"))
     return result.model_dump(mode="json")

@@ -1,4 +1,5 @@
-"""OptimizeStrategy (one Map iteration per symbol): fresh parameters are reused, stale ones re-optimized."""
+"""OptimizeStrategy (one Distributed Map item: a batch of symbols): fresh parameters are reused, stale ones
+re-optimized, the batch's results written to S3."""
 
 from typing import Any
 
@@ -20,8 +21,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     request = parse_event(OptimizeEvent, event)
     result = optimize_strategy(request, runtime())
     metrics.add_metric(name="ParameterSetsEvaluated", unit=MetricUnit.Count, value=result.evaluated)
-    logger.info(
-        "optimized",
-        extra={"symbol": result.symbol, "params": result.params, "reoptimized": result.reoptimized},
-    )
+    metrics.add_metric(name="SymbolsOptimized", unit=MetricUnit.Count, value=result.optimized)
+    metrics.add_metric(name="SymbolsFailedOptimization", unit=MetricUnit.Count, value=result.failed)
+    logger.info("optimized", extra=result.model_dump(mode="json", exclude={"result"}))
     return result.model_dump(mode="json")

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import sys
 import threading
@@ -40,6 +41,8 @@ from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from werkzeug.serving import make_server
+
+from tradebot import aws
 
 Handler = Callable[[dict[str, Any], Any], Any]
 REGION = "us-east-1"
@@ -80,6 +83,7 @@ class Invocation:
     function: str
     event: Any
     error_type: str | None
+    output: Any = None  # what the handler returned (None when it raised)
 
 
 def _stderr_line(line: str) -> None:
@@ -126,7 +130,7 @@ class LambdaDispatcher:
                 return False, error
             finally:
                 self._collect(output.getvalue())
-        self.invocations.append(Invocation(name, event, None))
+        self.invocations.append(Invocation(name, event, None, result))
         return True, result
 
     def invoke(self, function_name: str, body: Any, response_headers: dict[str, str]) -> bytes:
@@ -205,13 +209,23 @@ def emulated_aws(dispatcher: LambdaDispatcher | None = None) -> Iterator[LambdaD
         dispatch_lambdas(dispatcher),
         instant_retries(dispatcher.retry_waits),
     ):
-        from tradebot import aws
-
         aws.reset_clients()
         try:
             yield dispatcher
         finally:
             aws.reset_clients()
+
+
+class _KnownGap(logging.Filter):
+    """moto warns, at every parse, that it does not enforce a Map's ToleratedFailure* fields. Known and
+    covered: GenerateSignals enforces the run's tolerance in AWS and here alike
+    (tradebot.pipeline.signals)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "currently have no effect on the program evaluation" not in record.getMessage()
+
+
+logging.getLogger("moto.stepfunctions.parser.asl.parse.preprocessor").addFilter(_KnownGap())
 
 
 # --- server mode: moto over HTTP, for other processes -----------------------------------------------------

@@ -1,8 +1,9 @@
 """`tradebot invoke`: one Lambda handler, in-process, against the emulator (the no-Docker `sam local invoke`).
 
-Events that point at a run's bars in S3 (optimize, signals) get those bars first: the FetchMarketData
-handler is run for the event's run id and session with the offline sample source, exactly as the state
-machine would have run it.
+Events that point at a run's objects in S3 get them first: the steps before the invoked one are run for
+the event's run id and session with the offline sample source, exactly as the state machine would have
+run them (FetchMarketData for OptimizeStrategy; then every batch's OptimizeStrategy for GenerateSignals;
+then GenerateSignals for PaperTrade), and the event's pointers must be the ones they wrote.
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tradebot_local.emulator import LambdaDispatcher
+import boto3
+
+from tradebot_local.emulator import REGION, LambdaDispatcher
 from tradebot_local.handlers import function_folders
 from tradebot_local.runner import local_stack
 
@@ -26,29 +29,78 @@ def resolve_function(name: str, logical_ids: dict[str, str]) -> str:
     raise KeyError(f"unknown function {name!r}; valid: {', '.join(valid)}")
 
 
+UPSTREAM = ("fetch_market_data", "optimize_strategy", "generate_signals", "paper_trade")
+
+
 def invoke_function(name: str, event: dict[str, Any]) -> tuple[bool, Any]:
     """Run one handler as the emulator's Lambda would; returns (succeeded, output or the runtime-shaped
     error)."""
     with local_stack() as (dep, dispatcher):
         physical = {path.name: logical for logical, path in dep.functions.items()}
         folder = resolve_function(name, {logical: path.name for logical, path in dep.functions.items()})
-        if isinstance(event, dict) and "bars" in event and folder != "fetch_market_data":
-            _seed_bars(dispatcher, physical["fetch_market_data"], event)
+        if isinstance(event, dict) and folder in UPSTREAM[1:]:
+            _run_upstream(dispatcher, physical, folder, event)
         ok, result = dispatcher.call(physical[folder], event)
         if not ok:
             result = {k: result[k] for k in ("errorType", "errorMessage")}
         return ok, result
 
 
-def _seed_bars(dispatcher: LambdaDispatcher, fetch: str, event: dict[str, Any]) -> None:
+def _run_upstream(
+    dispatcher: LambdaDispatcher, physical: dict[str, str], folder: str, event: dict[str, Any]
+) -> None:
+    """Run the steps before ``folder`` for the event's run on the sample data; check the event points at
+    what they wrote."""
     request: dict[str, Any] = {"source": "sample"}
     if "as_of" in event:
         request["as_of"] = event["as_of"]
-    ok, result = dispatcher.call(fetch, {"run_id": event.get("run_id", "invoke"), "request": request})
+    run_id = event.get("run_id", "invoke")
+    fetched = _call(dispatcher, physical["fetch_market_data"], {"run_id": run_id, "request": request})
+    if folder == "optimize_strategy":
+        _expect(event.get("batch", {}).get("bars"), _manifest_bars(fetched, event), "batch.bars")
+        return
+    for batch in _manifest(fetched):
+        item = {"run_id": run_id, "as_of": fetched["as_of"], "strategy": fetched["strategy"], "batch": batch}
+        _call(dispatcher, physical["optimize_strategy"], item)
+    if folder == "generate_signals":
+        _expect(event.get("manifest"), fetched["manifest"], "manifest")
+        return
+    signals = {
+        "run_id": run_id,
+        "as_of": fetched["as_of"],
+        "manifest": fetched["manifest"],
+        "batches": fetched["batches"],
+        "tolerated_failure_percentage": fetched["tolerated_failure_percentage"],
+    }
+    produced = _call(dispatcher, physical["generate_signals"], signals)
+    _expect(event.get("signals"), produced["signals"], "signals")
+
+
+def _call(dispatcher: LambdaDispatcher, function: str, event: dict[str, Any]) -> Any:
+    ok, result = dispatcher.call(function, event)
     if not ok:
-        raise ValueError(f"could not archive the sample bars this event points at: {result['errorMessage']}")
-    if result.get("bars") != event["bars"]:
         raise ValueError(
-            "the event's bars pointer does not match where FetchMarketData archives this run: "
-            f"expected {json.dumps(result.get('bars'))}"
+            f"could not prepare the objects this event points at ({function}): {result['errorMessage']}"
+        )
+    return result
+
+
+def _manifest(fetched: dict[str, Any]) -> list[dict[str, Any]]:
+    pointer = fetched["manifest"]
+    body = boto3.client("s3", region_name=REGION).get_object(Bucket=pointer["bucket"], Key=pointer["key"])[
+        "Body"
+    ]
+    items: list[dict[str, Any]] = json.loads(body.read())
+    return items
+
+
+def _manifest_bars(fetched: dict[str, Any], event: dict[str, Any]) -> Any:
+    number = event.get("batch", {}).get("batch")
+    return next((b["bars"] for b in _manifest(fetched) if b["batch"] == number), None)
+
+
+def _expect(given: Any, written: Any, field: str) -> None:
+    if given != written:
+        raise ValueError(
+            f"the event's {field} does not point where the run wrote it: expected {json.dumps(written)}"
         )

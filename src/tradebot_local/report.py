@@ -9,7 +9,8 @@ from rich.table import Table
 
 from tradebot_local.cli.common import SYNTHETIC_NOTE
 
-NUMERIC_COLUMNS = {"qty", "price", "avg price", "seconds", "weight", "close"}
+NUMERIC_COLUMNS = {"qty", "price", "avg price", "seconds", "weight", "close", "rank", "oos", "is"}
+LISTED = 20  # rows of a long table printed (all of them are in --json)
 
 
 def _table(title: str, *columns: str) -> Table:
@@ -36,20 +37,60 @@ def print_report(r: dict[str, Any], out: Console) -> None:
         out.print(f"Market closed on {r.get('as_of')}: nothing to do.")
     if r.get("skipped"):
         skipped = _table("Skipped symbols", "symbol", "reason", "detail")
-        for s in r["skipped"]:
+        for s in r["skipped"][:LISTED]:
             skipped.add_row(s["symbol"], s["reason"], s.get("detail", ""))
         out.print(skipped)
-    if r.get("signals"):
-        signals = _table(
-            "Signals (decided at the as-of close)", "symbol", "weight", "close", "params", "reason"
-        )
-        for s in r["signals"]:
-            params = ", ".join(f"{k}={v:g}" for k, v in s["params"].items())
-            signals.add_row(
-                s["symbol"], f"{s['target_weight']:.2f}", f"{s['close']:.2f}", params, s["reason"]
-            )
-        out.print(signals)
+        if len(r["skipped"]) > LISTED:
+            out.print(f"... {len(r['skipped']) - LISTED} more skipped (all in --json and the quality report)")
+    _print_signals(r, out)
+    _print_ranking(r, out)
     _print_orders(r, out)
+
+
+def _print_signals(r: dict[str, Any], out: Console) -> None:
+    signals = r.get("signals") or []
+    if r.get("optimization_failed"):
+        failed = _table("Optimization failed (no signal)", "symbol", "detail")
+        for f in r["optimization_failed"][:LISTED]:
+            failed.add_row(f["symbol"], f.get("detail", ""))
+        out.print(failed)
+    if not signals:
+        return
+    if len(signals) > LISTED:
+        long = sum(1 for s in signals if s["target_weight"] > 0)
+        out.print(f"Signals at the as-of close: {len(signals)} symbols, {long} long (all in --json).")
+        return
+    table = _table("Signals (decided at the as-of close)", "symbol", "weight", "close", "params", "reason")
+    for s in signals:
+        params = ", ".join(f"{k}={v:g}" for k, v in s["params"].items())
+        table.add_row(s["symbol"], f"{s['target_weight']:.2f}", f"{s['close']:.2f}", params, s["reason"])
+    out.print(table)
+
+
+def _print_ranking(r: dict[str, Any], out: Console) -> None:
+    ranking = r.get("ranking") or []
+    if not ranking:
+        return
+    title = f"Candidates, ranked ({len(ranking)} wanted a position; held first, then out-of-sample score)"
+    table = _table(title, "rank", "symbol", "held", "oos", "is", "qty", "outcome")
+    for c in ranking[:LISTED]:
+        outcome = c["reason"] or ("bought" if c["quantity"] else "held, at target" if c["held"] else "")
+        table.add_row(
+            str(c["rank"]),
+            c["symbol"],
+            "yes" if c["held"] else "",
+            _score(c.get("out_of_sample_score")),
+            _score(c.get("in_sample_score")),
+            str(c["quantity"] or ""),
+            outcome,
+        )
+    out.print(table)
+    if len(ranking) > LISTED:
+        out.print(f"... {len(ranking) - LISTED} more candidates (all in --json)")
+
+
+def _score(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
 
 
 def _print_orders(r: dict[str, Any], out: Console) -> None:

@@ -1,15 +1,20 @@
 """Run the whole pipeline locally: the real ASL in the emulator, the real handlers, then the executor.
 
 ``run_pipeline`` deploys template.yaml into moto, starts one execution of the state machine, waits for it
-(with a timeout), drains the orders queue with the executor and returns a :class:`RunReport`.
+(with a timeout, showing per-symbol progress if asked), drains the orders queue with the executor and
+returns a :class:`RunReport`: the execution's states (its whole history, page by page), the run's
+objects read back by their pointers (quality report, signals, the decision's ranking), the orders as the
+ledger has them, the fills and the paper account.
 """
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -63,10 +68,14 @@ class RunReport:
     rejected: list[dict[str, str]] = field(default_factory=list)
     portfolio: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)  # namespace -> metric -> sum
+    details: RunDetails = field(default_factory=lambda: RunDetails())
+    invocations: dict[str, int] = field(default_factory=dict)  # Lambda function -> invocations
+    largest_payload: int = 0  # bytes: the largest state input or output in the execution history
     seconds: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
         fetch = self.output.get("fetch", {})
+        details = self.details
         return {
             "status": self.status,
             "execution_name": self.execution_name,
@@ -76,10 +85,16 @@ class RunReport:
             "source": fetch.get("source"),
             "synthetic": fetch.get("synthetic"),
             "market_open": fetch.get("market_open"),
-            "skipped": fetch.get("skipped", []),
+            "symbols": fetch.get("symbols", 0),
+            "skipped": details.skipped,
             "quality_report": fetch.get("quality"),
             "data_warnings": fetch.get("warnings", 0),
-            "signals": self.output.get("signals", {}).get("signals", []),
+            "warnings": details.warnings,
+            "signals": details.signals,
+            "signals_object": self.output.get("signals", {}).get("signals"),
+            "optimization_failed": details.optimization_failed,
+            "ranking": details.ranking,
+            "decision_notes": details.notes,
             "orders": self.orders,
             "fills": self.fills,
             "awaiting_open": self.awaiting_open,
@@ -88,8 +103,54 @@ class RunReport:
             "error": self.error,
             "cause": self.cause,
             "metrics": self.metrics,
+            "invocations": self.invocations,
+            "largest_payload_bytes": self.largest_payload,
             "elapsed_s": round(self.seconds, 3),
         }
+
+
+@dataclass
+class RunDetails:
+    """What a run wrote, read back by its pointers (empty where the run did not get that far)."""
+
+    skipped: list[dict[str, Any]] = field(default_factory=list)  # quality report: skipped, with reasons
+    warnings: list[dict[str, Any]] = field(default_factory=list)  # quality report: warnings
+    signals: list[dict[str, Any]] = field(default_factory=list)  # SignalsDocument
+    optimization_failed: list[dict[str, Any]] = field(default_factory=list)
+    ranking: list[dict[str, Any]] = field(default_factory=list)  # the decision's candidates
+    notes: list[str] = field(default_factory=list)  # the decision's notes
+
+
+def run_details(output: dict[str, Any]) -> RunDetails:
+    """Read the run's quality report, signals and decision detail back from the emulated S3."""
+    s3 = boto3.client("s3", region_name=REGION)
+    details = RunDetails()
+    quality = (output.get("fetch") or {}).get("quality")
+    if quality:
+        report = _json_object(s3, quality)
+        details.skipped, details.warnings = report.get("skipped", []), report.get("warnings", [])
+    signals = (output.get("signals") or {}).get("signals")
+    if signals:
+        document = _json_object(s3, signals)
+        details.signals, details.optimization_failed = document["signals"], document.get("failed", [])
+    decision = (output.get("trade") or {}).get("decision")
+    if decision:
+        try:
+            detail = _json_object(s3, decision)
+        except s3.exceptions.NoSuchKey:  # decided by an earlier local run: its objects are gone
+            details.notes = [
+                f"the session was decided by an earlier run; its ranking ({decision['key']}) "
+                "is not kept between local runs"
+            ]
+        else:
+            details.ranking, details.notes = detail["candidates"], detail.get("notes", [])
+    return details
+
+
+def _json_object(s3: Any, pointer: dict[str, str]) -> dict[str, Any]:
+    body = s3.get_object(Bucket=pointer["bucket"], Key=pointer["key"])["Body"].read()
+    data: dict[str, Any] = json.loads(gzip.decompress(body) if body[:2] == b"\x1f\x8b" else body)
+    return data
 
 
 @contextmanager
@@ -123,9 +184,41 @@ def _cold_loaded(folder: Path) -> Handler:
     return handler
 
 
-def states_entered(sfn: Any, execution_arn: str) -> list[StateRun]:
+def execution_history(sfn: Any, execution_arn: str) -> list[dict[str, Any]]:
+    """Every event of an execution's history, page by page (a page holds at most 1,000)."""
+    events: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {"executionArn": execution_arn, "maxResults": 1000}
+    while True:
+        page = sfn.get_execution_history(**kwargs)
+        events.extend(page["events"])
+        if not page.get("nextToken"):
+            return events
+        kwargs["nextToken"] = page["nextToken"]
+
+
+def largest_payload(events: list[dict[str, Any]]) -> int:
+    """The largest state input or output in ``events``, in bytes (UTF-8), as Step Functions limits them."""
+    sizes = [0]
+    for event in events:
+        for key, value in event.items():
+            if key.endswith("EventDetails") and isinstance(value, dict):
+                sizes += [len(str(value[k]).encode()) for k in ("input", "output") if k in value]
+    return max(sizes)
+
+
+def last_state_data(events: list[dict[str, Any]]) -> dict[str, Any]:
+    """The state data after the last state that exited (for a failed run: the failure handler's input,
+    with everything the earlier steps returned and ``error``)."""
+    for event in reversed(events):
+        details = event.get("stateExitedEventDetails")
+        if details and details.get("output"):
+            data: dict[str, Any] = json.loads(details["output"])
+            return data
+    return {}
+
+
+def states_entered(events: list[dict[str, Any]]) -> list[StateRun]:
     """Top-level and Map-iteration states in the order entered, with the time spent in each."""
-    events = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
     entered: dict[str, datetime] = {}
     runs: list[StateRun] = []
     for ev in events:
@@ -145,12 +238,18 @@ def states_entered(sfn: Any, execution_arn: str) -> list[StateRun]:
 
 
 def wait_for_execution(
-    sfn: Any, execution_arn: str, timeout_s: float, poll_s: float = 0.02
+    sfn: Any,
+    execution_arn: str,
+    timeout_s: float,
+    poll_s: float = 0.02,
+    on_poll: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
     """Poll describe_execution until the (background-thread) execution ends, or fail after ``timeout_s``."""
     deadline = time.monotonic() + timeout_s
     while True:
         desc: dict[str, Any] = sfn.describe_execution(executionArn=execution_arn)
+        if on_poll is not None:
+            on_poll()
         if desc["status"] in TERMINAL:
             return desc
         if time.monotonic() > deadline:
@@ -159,7 +258,11 @@ def wait_for_execution(
 
 
 def start_and_wait(
-    dep: LocalDeployment, request: PipelineRequest, execution_name: str | None = None, timeout_s: float = 300
+    dep: LocalDeployment,
+    request: PipelineRequest,
+    execution_name: str | None = None,
+    timeout_s: float = 300,
+    progress: Progress | None = None,
 ) -> RunReport:
     sfn = boto3.client("stepfunctions", region_name=REGION)
     name = execution_name or f"run-{request.as_of or 'latest'}-{uuid.uuid4().hex[:8]}"
@@ -169,17 +272,46 @@ def start_and_wait(
         name=name,
         input=json.dumps(request.model_dump(mode="json", exclude_none=True)),
     )["executionArn"]
-    desc = wait_for_execution(sfn, arn, timeout_s)
+    desc = wait_for_execution(sfn, arn, timeout_s, on_poll=progress)
+    events = execution_history(sfn, arn)
     report = RunReport(
         status=desc["status"],
         execution_name=name,
-        states=states_entered(sfn, arn),
-        output=json.loads(desc.get("output") or "{}"),
+        states=states_entered(events),
+        output=json.loads(desc["output"]) if desc.get("output") else last_state_data(events),
         error=desc.get("error"),
         cause=desc.get("cause"),
+        largest_payload=largest_payload(events),
     )
     report.seconds = time.perf_counter() - started
     return report
+
+
+class Progress:
+    """Per-symbol progress of a local run, from the invocations the dispatcher has recorded: the universe
+    once FetchMarketData returned, then the symbols of each finished OptimizeStrategy batch."""
+
+    def __init__(self, dispatcher: LambdaDispatcher, show: Callable[[str, int, int], None]) -> None:
+        self._dispatcher = dispatcher
+        self._show = show  # (phase, done, total)
+        self._seen = 0
+        self._total = 0
+        self._done = 0
+        self._phase = "FetchMarketData"
+
+    def __call__(self) -> None:
+        invocations = self._dispatcher.invocations[self._seen :]
+        self._seen += len(invocations)
+        for inv in invocations:
+            output = inv.output if isinstance(inv.output, dict) else {}
+            if inv.function.startswith("FetchMarketData"):
+                self._total, self._phase = int(output.get("symbols", 0)), "OptimizeStrategy"
+            elif inv.function.startswith("OptimizeStrategy"):
+                batch = inv.event.get("batch", {}) if isinstance(inv.event, dict) else {}
+                self._done += len(batch.get("symbols", [])) if inv.error_type is None else 0
+            else:
+                self._phase = inv.function.removesuffix("Function")
+        self._show(self._phase, self._done, self._total)
 
 
 def run_pipeline(
@@ -187,21 +319,26 @@ def run_pipeline(
     *,
     execution_name: str | None = None,
     on_invoke: Callable[[str, Any], None] | None = None,
-    timeout_s: float = 300,
+    timeout_s: float = 3600,
     account: AccountFile | None = None,
+    show_progress: Callable[[str, int, int], None] | None = None,
 ) -> RunReport:
     """Deploy, restore the local paper account (``account``, default :meth:`AccountFile.default`), run one
-    execution, drain the queue with the executor, save the account, and report."""
+    execution (``show_progress(phase, symbols done, symbols)`` while it runs), drain the queue with the
+    executor, save the account, and report."""
     dispatcher = LambdaDispatcher()
     dispatcher.on_invoke = on_invoke
     account = account or AccountFile.default()
+    progress = Progress(dispatcher, show_progress) if show_progress is not None else None
     with account.locked(), local_stack(dispatcher, account) as (dep, _):
-        report = start_and_wait(dep, request, execution_name, timeout_s)
+        report = start_and_wait(dep, request, execution_name, timeout_s, progress)
         settled = settle(report.output)
         report.orders, report.fills = settled.orders, settled.fills
         report.awaiting_open, report.rejected = settled.awaiting_open, settled.rejected
         report.portfolio = settled.portfolio
+        report.details = run_details(report.output)
         report.metrics = metric_totals(dispatcher.metrics)
+        report.invocations = dict(Counter(i.function for i in dispatcher.invocations))
         account.save(boto3.client("dynamodb", region_name=REGION), dep.refs)
         return report
 

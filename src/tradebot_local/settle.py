@@ -66,19 +66,25 @@ def settle(output: dict[str, Any]) -> Settlement:
     # The session's orders as the ledger has them: with a persisted local account a re-run of the same
     # day shows the orders and fills its first run recorded (and adds none).
     ledger = OrderLedger(settings.ledger_table)
-    entries = [ledger.get(o["order_id"]) for o in trade.get("orders", [])]
+    decision = (
+        AccountStore(settings.state_table).decision(settings.account_id, date.fromisoformat(fetch["as_of"]))
+        if trade and fetch.get("as_of")
+        else None
+    )
+    decided = decision.orders if decision is not None else []
+    entries = [ledger.get(o.order_id) for o in decided]
     recorded = [e for e in entries if e is not None]
     settlement = Settlement(executed=executed)
     settlement.orders = [
         {
-            **{
-                k: o[k]
-                for k in ("order_id", "run_id", "symbol", "side", "quantity", "reference_price", "reason")
-            },
+            **o.model_dump(
+                mode="json",
+                include={"order_id", "run_id", "symbol", "side", "quantity", "reference_price", "reason"},
+            ),
             "status": e.status if e else "UNKNOWN",
             "status_reason": e.reason if e else "",
         }
-        for o, e in zip(trade.get("orders", []), entries, strict=True)
+        for o, e in zip(decided, entries, strict=True)
     ]
     session_fills = [e.fill for e in recorded if e.fill is not None]
     ids = {f.order_id for f in session_fills}

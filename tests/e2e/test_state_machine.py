@@ -11,7 +11,7 @@ import pytest
 from tests.conftest import aws_state
 from tradebot.contracts import PipelineRequest
 from tradebot.errors import DataQualityError, RetryableError
-from tradebot_local.runner import run_pipeline, start_and_wait
+from tradebot_local.runner import run_details, run_pipeline, start_and_wait
 from tradebot_local.settle import settle
 
 pytestmark = pytest.mark.e2e
@@ -35,15 +35,20 @@ def test_happy_path_orders_are_filled_at_the_next_open(stack):
     names = [s.name for s in report.states]
     assert names[:3] == ["FetchMarketData", "IsMarketOpen", "OptimizeStrategy"]
     assert names[-3:] == ["PaperTrade", "RecordRun", "Done"]
-    assert names.count("OptimizeSymbol") == len(report.output["fetch"]["symbols"]) == 5
+    fetch = report.output["fetch"]
+    assert (fetch["symbols"], fetch["batches"]) == (5, 1)
+    optimize_calls = [i for i in stack.dispatcher.invocations if i.function == "OptimizeStrategyFunction"]
+    assert [len(i.event["batch"]["symbols"]) for i in optimize_calls] == [5]  # one Map child per batch
     item = run_item(stack, "happy")
     assert item["status"]["S"] == "SUCCEEDED"
-    assert item["quality_report"]["S"] == report.output["fetch"]["quality"]["key"]
+    assert item["quality_report"]["S"] == fetch["quality"]["key"]
+    assert (item["symbols"]["N"], item["signals"]["N"]) == ("5", "5")
     # and the output is labelled synthetic
-    assert report.output["fetch"]["synthetic"] is True
-    assert all(s.startswith("SYN-") for s in report.output["fetch"]["symbols"])
+    assert fetch["synthetic"] is True
+    signals = run_details(report.output).signals
+    assert len(signals) == 5 and all(s["symbol"].startswith("SYN-") for s in signals)
     # and at least one order was sent, and every order filled once, at the next session's open (plus slippage)
-    orders = report.output["trade"]["orders"]
+    orders = settled.orders
     assert orders and executed is not None
     assert sorted(f.order_id for f in executed.filled) == sorted(o["order_id"] for o in orders)
     from tradebot.data import source_from_spec
@@ -141,7 +146,7 @@ def test_orders_await_the_open_when_the_source_has_no_next_session(stack, tmp_pa
     executed = settled.executed
     # Then the orders are accepted but not filled: no price after the decision is known yet
     assert report.status == "SUCCEEDED", report.cause
-    orders = report.output["trade"]["orders"]
+    orders = settled.orders
     assert orders and executed is not None and executed.filled == []
     assert sorted(settled.awaiting_open) == sorted(o["order_id"] for o in orders)
     assert settled.portfolio["cash"] == 100_000 and settled.portfolio["positions"] == {}

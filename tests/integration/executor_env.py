@@ -11,11 +11,11 @@ import pytest
 
 from tests.aws import create_tables
 from tradebot.clock import FixedClock
-from tradebot.contracts import Order, PaperTradeEvent, PaperTradeResult, Signal, order_id_for
+from tradebot.contracts import Order, Signal, SignalsDocument, order_id_for
 from tradebot.execution.broker import PaperBroker, SessionBar
 from tradebot.execution.executor import ExecutorReport, OrderExecutor
 from tradebot.execution.service import ExecutorService
-from tradebot.pipeline.trade import place_orders
+from tradebot.pipeline.trade import Placement, place_orders
 from tradebot.store.accounts import AccountStore
 from tradebot.store.ledger import FINAL_STATUSES, OrderLedger
 from tradebot.store.queue import OrderQueue, order_message
@@ -169,10 +169,11 @@ class Env:
         previous_session: date | None = None,
         send: Any = None,
         ledger: Any = None,
-    ) -> PaperTradeResult:
+    ) -> Placement:
         """PaperTrade's core against this environment; its orders join ``self.orders``."""
         result = place_orders(
-            PaperTradeEvent(run_id=run_id, as_of=as_of, synthetic=True, signals=signals),
+            SignalsDocument(run_id=run_id, as_of=as_of, signals=signals),
+            synthetic=True,
             config=self.config.load(),
             account="paper",
             accounts=self.accounts,

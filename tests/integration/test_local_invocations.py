@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import boto3
 import pytest
 
 from tradebot_local.emulator import LambdaDispatcher
@@ -33,15 +34,14 @@ def test_hundreds_of_concurrent_invocations_keep_their_service_namespace_and_met
     ok, fetched = dispatcher.call(fetch, {"run_id": "long", "request": {"source": "sample"}})
     assert ok, fetched
 
-    # When OptimizeStrategy is invoked many times, four at a time, as the Map's iterations are
+    pointer = fetched["manifest"]
+    manifest = boto3.client("s3").get_object(Bucket=pointer["bucket"], Key=pointer["key"])["Body"].read()
+    (batch,) = json.loads(manifest)
+    assert batch["symbols"] == SYMBOLS
+
+    # When OptimizeStrategy is invoked many times, four at a time, as the Map's children are
     def one(i: int) -> tuple[bool, Any]:
-        event = {
-            "run_id": "long",
-            "as_of": fetched["as_of"],
-            "symbol": SYMBOLS[i % len(SYMBOLS)],
-            "strategy": "sma_crossover",
-            "bars": fetched["bars"],
-        }
+        event = {"run_id": "long", "as_of": fetched["as_of"], "strategy": "sma_crossover", "batch": batch}
         return dispatcher.call(optimize, event)
 
     with ThreadPoolExecutor(max_workers=4) as pool:
@@ -57,7 +57,8 @@ def test_hundreds_of_concurrent_invocations_keep_their_service_namespace_and_met
         assert doc["service"] == "tradebot"
     totals = metric_totals(dispatcher.metrics)["TradeBot"]
     evaluated = sum(r["evaluated"] for _, r in results)
-    assert totals["ParameterSetsEvaluated"] == evaluated > 0  # the first of each symbol re-optimized
+    assert totals["ParameterSetsEvaluated"] == evaluated > 0  # the first invocation re-optimized
+    assert totals["SymbolsOptimized"] == 5 * INVOCATIONS
     assert totals["SymbolsFetched"] == 5
     # and the logs carry the service name and the function's name (not service_undefined)
     records = [json.loads(line) for line in lines if line.startswith("{")]

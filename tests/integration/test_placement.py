@@ -33,15 +33,17 @@ def messages_in_queue(env: Env) -> int:
 
 def test_a_decision_records_its_orders_then_sends_them(env: Env) -> None:
     result = env.place(SIGNALS)
-    # 20% of 10,000 per position: 20 SPY at 100, 40 QQQ at 50; IWM flat and not held: no order
-    assert [(o.symbol, o.side, o.quantity) for o in result.orders] == [("SPY", "BUY", 20), ("QQQ", "BUY", 40)]
+    # 20% of 10,000 per position: 20 SPY at 100, 40 QQQ at 50; IWM flat and not held: no order. Buys in
+    # ranking order: neither is held nor scored, so by symbol
+    assert [(o.symbol, o.side, o.quantity) for o in result.orders] == [("QQQ", "BUY", 40), ("SPY", "BUY", 20)]
     assert (result.sent, result.already_recorded, result.already_decided) == (2, 0, False)
     assert [env.status(o) for o in result.orders] == [("NEW", "")] * 2
     assert messages_in_queue(env) == 2
     decision = env.accounts.decision("paper", AS_OF)
     assert decision is not None
     assert (decision.run_id, decision.equity, decision.orders) == ("run-1", CAPITAL, result.orders)
-    assert decision.closes == {"SPY": 100.0, "QQQ": 50.0, "IWM": 20.0}
+    # closes of what the account holds, has pending or orders: bounded by the account, not the universe
+    assert decision.closes == {"SPY": 100.0, "QQQ": 50.0}
     env.executor().drain()
     env.assert_consistent()
 
@@ -197,7 +199,7 @@ def test_limit_orders_are_planned_filled_or_cancelled_at_the_close(env: Env) -> 
         )
     )
     result = env.place(SIGNALS)
-    spy, qqq = result.orders
+    qqq, spy = result.orders  # ranking order: by symbol
     assert (spy.order_type, spy.limit_price, qqq.limit_price) == ("LIMIT", 101.0, 50.5)
     env.prices.bars["SPY"] = SessionBar(NEXT, 102.0, 103.0, 100.5, 102.5)  # dips to 100.5: filled at 101
     env.prices.bars["QQQ"] = SessionBar(NEXT, 52.0, 53.0, 51.0, 52.5)  # never at 50.5: cancelled

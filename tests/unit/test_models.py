@@ -30,9 +30,16 @@ def test_malformed_events_raise_input_validation_error(event, fragment):
     assert str(info.value).startswith("FetchEvent:")
 
 
-def test_optimize_event_requires_pointer():
-    with pytest.raises(InputValidationError, match="bars"):
-        parse_event(OptimizeEvent, {"run_id": "r", "as_of": "2025-06-02", "symbol": "SPY", "strategy": "x"})
+def test_optimize_event_requires_its_batchs_bars_pointer():
+    batch = {"batch": 0, "symbols": ["SPY"]}
+    event = {"run_id": "r", "as_of": "2025-06-02", "strategy": "sma_crossover", "batch": batch}
+    with pytest.raises(InputValidationError, match="batch.bars"):
+        parse_event(OptimizeEvent, event)
+
+
+def test_an_unknown_strategy_is_refused_at_the_boundary():
+    with pytest.raises(InputValidationError, match="unknown strategy 'nosuch'"):
+        parse_event(PipelineRequest, {"strategy": "nosuch"})
 
 
 def test_pipeline_request_rejects_empty_symbol_list():

@@ -3,11 +3,13 @@
 from datetime import UTC, date, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tradebot.contracts import Signal, order_id_for
 from tradebot.trading.account import Portfolio, Position
 from tradebot.trading.config import RiskLimits
-from tradebot.trading.sizing import plan_orders
+from tradebot.trading.sizing import plan_orders, rank_candidates
 
 AS_OF = date(2025, 6, 2)
 NOW = datetime(2025, 6, 2, 21, 0, tzinfo=UTC)
@@ -111,3 +113,69 @@ def test_max_positions_prefers_symbols_already_held(max_positions):
         assert any("max_positions" in n for n in result.notes)
     else:
         assert "AAA" in symbols
+
+
+# --- portfolio construction: candidates ranked, the best served first ----------------------------------
+
+
+def scored(symbol: str, oos: float | None, ins: float | None = None, close: float = 10.0) -> Signal:
+    return signal(symbol, 1.0, close).model_copy(update={"out_of_sample_score": oos, "in_sample_score": ins})
+
+
+def test_candidates_are_ranked_by_out_of_sample_score_then_in_sample_then_symbol():
+    signals = [
+        scored("AAA", 0.5),
+        scored("BBB", None, 3.0),  # not measured out of sample: after every measured one
+        scored("CCC", 1.5),
+        scored("DDD", 0.5, 2.0),  # ties AAA out of sample, wins in sample
+        scored("EEE", 0.5, 2.0),  # ties DDD on both: the symbol decides
+        scored("FFF", None, None),
+        signal("GGG", 0.0, 10.0),  # flat: not a candidate
+    ]
+    assert [s.symbol for s in rank_candidates(signals, {})] == ["CCC", "DDD", "EEE", "AAA", "BBB", "FFF"]
+
+
+def test_held_symbols_keep_priority_over_better_scored_candidates():
+    signals = [scored("AAA", 2.0), scored("BBB", 0.1), scored("CCC", 1.0)]
+    assert [s.symbol for s in rank_candidates(signals, {"BBB": 5})] == ["BBB", "AAA", "CCC"]
+    assert [s.symbol for s in rank_candidates(signals, {"BBB": 0})] == ["AAA", "CCC", "BBB"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.permutations(["AAA", "BBB", "CCC", "DDD", "EEE", "FFF"]), st.randoms(use_true_random=False))
+def test_the_ranking_does_not_depend_on_the_signals_order(order, rnd):
+    scores = {"AAA": 1.0, "BBB": 1.0, "CCC": None, "DDD": -0.5, "EEE": 1.0, "FFF": None}
+    signals = [scored(s, scores[s], rnd.choice([None, 0.0, 1.0])) for s in sorted(order)]
+    shuffled = [next(x for x in signals if x.symbol == s) for s in order]
+    assert rank_candidates(shuffled, {}) == rank_candidates(signals, {})
+
+
+def test_more_candidates_than_max_positions_buys_the_best_ranked_and_records_why_the_rest_were_left_out():
+    # Given 12 long signals whose scores rise with the symbol number, and room for 3 positions
+    signals = [scored(f"S{i:02d}", i / 10) for i in range(12)]
+    result = plan(signals, Portfolio(account="paper", cash=100_000), max_positions=3, max_position_weight=0.3)
+    # Then the three best scored are bought, whatever the signals' order
+    assert [o.symbol for o in result.orders] == ["S11", "S10", "S09"]
+    # and the decision's ranking says what happened to every candidate
+    ranking = {c.symbol: c for c in result.candidates}
+    assert [c.symbol for c in result.candidates][:3] == ["S11", "S10", "S09"]
+    assert all(ranking[s].selected and ranking[s].quantity > 0 for s in ("S11", "S10", "S09"))
+    assert ranking["S08"].reason == "max_positions=3 reached (rank 4)" and ranking["S08"].quantity == 0
+    assert ranking["S00"].rank == 12 and not ranking["S00"].selected
+    assert any("9 candidate(s) ranked below max_positions=3" in n for n in result.notes)
+
+
+def test_cash_goes_to_the_best_ranked_first_and_the_cut_is_recorded():
+    # Given three candidates that together want the whole account (1/3 each), the best ranked listed last:
+    # the cash cannot also cover every buy's commission and slippage headroom
+    signals = [scored("AAA", 0.1), scored("BBB", 0.2), scored("CCC", 0.9)]
+    result = plan(signals, Portfolio(account="paper", cash=3_000), max_positions=3, max_position_weight=0.5)
+    quantities = {o.symbol: o.quantity for o in result.orders}
+    # Then CCC and BBB get their full 100 shares, AAA (ranked last) what is left: cut, and said so
+    assert [o.symbol for o in result.orders] == ["CCC", "BBB", "AAA"]
+    assert (quantities["CCC"], quantities["BBB"]) == (100, 100)
+    assert 90 < quantities["AAA"] < 100
+    aaa = next(c for c in result.candidates if c.symbol == "AAA")
+    assert aaa.reason == f"buy cut from 100 to {quantities['AAA']} shares by available cash"
+    assert aaa.quantity == quantities["AAA"]
+    assert sum(o.quantity * o.reference_price for o in result.orders) <= 3_000  # the limits still hold

@@ -130,6 +130,8 @@ class DataQualityReport(Contract):
 
 
 class FetchResult(Contract):
+    """FetchMarketData's output: counts and pointers only (its size does not grow with the universe)."""
+
     run_id: RunId
     as_of: date
     market_open: bool
@@ -137,23 +139,34 @@ class FetchResult(Contract):
     source: str
     synthetic: bool  # True when the bars are generated, not real market data
     strategy: StrategyName
-    symbols: list[Symbol] = []
-    skipped: list[SymbolIssue] = []
-    bars: S3Pointer | None = None
-    next_session: date | None = None
+    symbols: int = Field(default=0, ge=0)  # symbols that passed the quality checks (in the manifest)
+    skipped: int = Field(default=0, ge=0)  # symbols skipped, each with its reason in the quality report
+    warnings: int = Field(default=0, ge=0)  # warnings in that report (symbols kept, worth a look)
     quality: S3Pointer | None = None  # the run's DataQualityReport (JSON)
-    warnings: int = 0  # warnings in that report (symbols kept, worth a look)
+    manifest: S3Pointer | None = None  # JSON array of OptimizeBatch: the optimize Map's items
+    batches: int = Field(default=0, ge=0)  # items in the manifest
+    # the optimize Map's MaxConcurrency and ToleratedFailurePercentage (settings; template parameters)
+    max_concurrency: int = Field(default=1, ge=1)
+    tolerated_failure_percentage: float = Field(default=0.0, ge=0, le=100)
+    next_session: date | None = None
 
 
-# --- OptimizeStrategy (one Map iteration per symbol) -------------------------------------------------
+# --- OptimizeStrategy (one Distributed Map item per batch of symbols) ----------------------------------
+
+
+class OptimizeBatch(Contract):
+    """One item of the run's manifest: a batch of symbols and the S3 object holding their bars."""
+
+    batch: int = Field(ge=0)
+    symbols: list[Symbol] = Field(min_length=1)
+    bars: S3Pointer
 
 
 class OptimizeEvent(Contract):
     run_id: RunId
     as_of: date
-    symbol: Symbol
     strategy: StrategyName
-    bars: S3Pointer
+    batch: OptimizeBatch
 
 
 class Scores(Contract):
@@ -196,14 +209,39 @@ class OptimizeResult(Contract):
     walk_forward: list[WalkForwardFold] = Field(default_factory=list, max_length=50)
 
 
+class OptimizeBatchResult(Contract):
+    """What OptimizeStrategy wrote for one batch (an S3 object, tradebot.store.runs): each symbol's
+    parameters and scores, and the symbols whose optimization failed, with the reason."""
+
+    run_id: RunId
+    as_of: date
+    strategy: StrategyName
+    batch: int = Field(ge=0)
+    results: list[OptimizeResult] = []
+    failed: list[SymbolIssue] = []
+
+
+class OptimizeSummary(Contract):
+    """OptimizeStrategy's output for one batch (a Map child's output: counts and the result's pointer)."""
+
+    batch: int = Field(ge=0)
+    optimized: int = Field(ge=0)  # symbols with parameters (reused or re-optimized)
+    reoptimized: int = Field(ge=0)
+    evaluated: int = Field(ge=0)  # parameter sets evaluated
+    failed: int = Field(ge=0)
+    result: S3Pointer
+
+
 # --- GenerateSignals -----------------------------------------------------------------------------------
 
 
 class SignalsEvent(Contract):
     run_id: RunId
     as_of: date
-    bars: S3Pointer
-    optimized: list[OptimizeResult] = Field(min_length=1)
+    manifest: S3Pointer
+    batches: int = Field(ge=1)
+    # more failed symbols than this (percent of the manifest's) fails the run: nothing is traded
+    tolerated_failure_percentage: float = Field(default=0.0, ge=0, le=100)
 
 
 class Signal(Contract):
@@ -212,14 +250,33 @@ class Signal(Contract):
     params: dict[str, float]
     target_weight: float = Field(ge=-1.0, le=1.0)  # fraction of the per-position allocation; 0 = flat
     reason: str
-    close: float = Field(gt=0)
+    close: float = Field(gt=0, allow_inf_nan=False)
     bar_date: date
+    # what ranks candidates (tradebot.trading.sizing): the objective the parameters were chosen for,
+    # measured out of sample by the walk-forward, then in sample; None when not measured
+    out_of_sample_score: float | None = None
+    in_sample_score: float | None = None
 
 
-class SignalsResult(Contract):
+class SignalsDocument(Contract):
+    """Every symbol's signal for one run (one S3 object, tradebot.store.runs), and the symbols whose
+    optimization failed, with the reason."""
+
     run_id: RunId
     as_of: date
     signals: list[Signal]
+    failed: list[SymbolIssue] = []
+
+
+class SignalsResult(Contract):
+    """GenerateSignals' output: counts and the pointer to the run's SignalsDocument."""
+
+    run_id: RunId
+    as_of: date
+    signals: S3Pointer
+    count: int = Field(ge=0)
+    long: int = Field(ge=0)  # signals with a positive target
+    failed: int = Field(ge=0)  # symbols without a signal: their optimization failed
 
 
 # --- PaperTrade ----------------------------------------------------------------------------------------
@@ -229,7 +286,7 @@ class PaperTradeEvent(Contract):
     run_id: RunId
     as_of: date
     synthetic: bool
-    signals: list[Signal]
+    signals: S3Pointer  # the run's SignalsDocument
 
 
 class Order(Contract):
@@ -243,9 +300,9 @@ class Order(Contract):
     side: Side
     quantity: int = Field(gt=0)
     order_type: Literal["MARKET", "LIMIT"] = "MARKET"
-    limit_price: float | None = Field(default=None, gt=0)  # LIMIT only: the worst acceptable price
+    limit_price: float | None = Field(default=None, gt=0, allow_inf_nan=False)  # LIMIT: the worst price
     time_in_force: Literal["DAY"] = "DAY"  # valid for the first session after as_of; cancelled at its close
-    reference_price: float = Field(gt=0)  # the close the order was sized on (not a fill price)
+    reference_price: float = Field(gt=0, allow_inf_nan=False)  # the close it was sized on (not a fill price)
     synthetic: bool
     reason: str = ""
     created_at: datetime
@@ -264,13 +321,16 @@ def order_id_for(account: str, as_of: date, symbol: str, side: str) -> str:
 
 
 class PaperTradeResult(Contract):
+    """PaperTrade's output: counts and pointers (the orders are in the decision and the ledger)."""
+
     run_id: RunId
     as_of: date
-    orders: list[Order]
-    sent: int
+    orders: int = Field(ge=0)  # orders of the session's decision
+    sent: int = Field(ge=0)
     already_recorded: int = 0  # orders of this day that a previous attempt already recorded
     already_decided: bool = False  # an earlier run decided this session: its orders, nothing new placed
-    notes: list[str] = []  # why a signal produced no order (risk limits, cash, minimum order value)
+    candidates: int = Field(default=0, ge=0)  # symbols that wanted a position
+    decision: S3Pointer | None = None  # the ranking of the candidates and why each was left out
 
 
 # --- fills ---------------------------------------------------------------------------------------------
@@ -281,6 +341,6 @@ class Fill(Contract):
     symbol: Symbol
     side: Side
     quantity: int = Field(gt=0)
-    price: float = Field(gt=0)
-    commission: float = Field(ge=0)
+    price: float = Field(gt=0, allow_inf_nan=False)
+    commission: float = Field(ge=0, allow_inf_nan=False)
     session: date  # the session whose open it filled at

@@ -36,5 +36,9 @@ class UnknownSymbolError(DataQualityError):
     """The data source has no data for a symbol."""
 
 
+class OptimizationError(PermanentError):
+    """More symbols than the run tolerates could not be optimized: the run trades nothing."""
+
+
 class KillSwitchEngaged(PermanentError):
     """Trading is halted by the operator's kill switch or the daily loss limit."""

@@ -27,6 +27,11 @@ class Settings(BaseSettings):
     account_id: str = "paper"
     yfinance_cache_dir: str = "/tmp/tradebot-yfinance"  # noqa: S108 - Lambda's only writable place
     params_max_age_days: int = Field(default=7, ge=0)
+    # The optimize Distributed Map: symbols per item (one Lambda invocation), items run at once, and the
+    # percentage of failed items (or failed symbols) the run tolerates before it fails with no orders.
+    optimize_batch_size: int = Field(default=100, ge=1, le=1_000)
+    optimize_max_concurrency: int = Field(default=10, ge=1, le=1_000)
+    optimize_tolerated_failure_percentage: float = Field(default=10.0, ge=0, le=100)
 
 
 @lru_cache(maxsize=1)

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from tradebot_local.cli.common import err, fail, fail_error, out, print_json
 
@@ -46,7 +50,8 @@ def run(
         err.print(
             "[dim]Deploying template.yaml into the in-process AWS emulator and starting an execution...[/dim]"
         )
-    report = run_pipeline(request)
+    with symbol_progress(err) as show:
+        report = run_pipeline(request, show_progress=show)
     if as_json:
         print_json(report.to_json())
     else:
@@ -55,6 +60,28 @@ def run(
         print_report(report.to_json(), out)
     if report.status != "SUCCEEDED":
         raise typer.Exit(1)
+
+
+@contextmanager
+def symbol_progress(console: Console) -> Iterator[Callable[[str, int, int], None] | None]:
+    """A progress bar on ``console`` (stderr) for a terminal: the state running, symbols done / total."""
+    if not console.is_terminal:
+        yield None
+        return
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("symbols"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task("FetchMarketData", total=None)
+
+        def show(phase: str, done: int, total: int) -> None:
+            bar.update(task, description=phase, completed=done, total=total or None)
+
+        yield show
 
 
 def invoke(

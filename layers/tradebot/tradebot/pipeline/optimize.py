@@ -1,32 +1,94 @@
-"""OptimizeStrategy (one Map iteration per symbol): fresh parameters are reused, stale ones re-optimized."""
+"""OptimizeStrategy (one Distributed Map item: a batch of symbols): fresh parameters are reused, stale ones
+re-optimized by walk-forward; the batch's results go to one S3 object, the parameters to DynamoDB.
+
+A symbol whose optimization fails is reported with its reason and the rest of the batch goes on (the
+next step decides whether the run can trade with what failed). What retrying can fix (throttling, an
+AWS error) fails the whole invocation, which the state machine retries.
+"""
 
 from __future__ import annotations
 
 from dataclasses import asdict
 
-from tradebot.contracts import OptimizeEvent, OptimizeResult, Scores, WalkForwardFold
+from botocore.exceptions import BotoCoreError, ClientError
+
+from tradebot.contracts import (
+    OptimizeBatchResult,
+    OptimizeEvent,
+    OptimizeResult,
+    OptimizeSummary,
+    Scores,
+    SymbolIssue,
+    WalkForwardFold,
+)
+from tradebot.errors import RetryableError
 from tradebot.pipeline.runtime import Runtime
+from tradebot.store import runs
 from tradebot.strategy import FillModel, optimize
 from tradebot.strategy.optimizer import max_folds
 
 WALK_FORWARD_FOLDS = 3  # fewer when the history is short (each test window >= 20 bars)
 
 
-def optimize_strategy(event: OptimizeEvent, rt: Runtime) -> OptimizeResult:
-    """Reuse parameters younger than PARAMS_MAX_AGE_DAYS (and not from the future); else re-optimize."""
-    stored = rt.params.get(event.symbol, event.strategy)
-    if stored is not None:
-        age = (event.as_of - stored.optimized_on).days
-        if 0 <= age <= rt.settings.params_max_age_days:
-            return stored.model_copy(update={"reoptimized": False, "evaluated": 0})
+def optimize_strategy(event: OptimizeEvent, rt: Runtime) -> OptimizeSummary:
+    """Reuse parameters younger than PARAMS_MAX_AGE_DAYS (and not from the future); re-optimize the
+    others; write the batch's :class:`OptimizeBatchResult`."""
+    batch = event.batch
+    stored = rt.params.get_many(batch.symbols, event.strategy)
+    risk = rt.config.load().risk
     # walk-forward over the run's history, costs as the paper broker charges them (fractional sizing:
     # the scores do not depend on the account's size)
-    bars = rt.bars_for(event.bars, event.symbol)
-    risk = rt.config.load().risk
     fill = FillModel(fractional=True, commission=risk.commission_rate, slippage_bps=risk.slippage_bps)
+    results: list[OptimizeResult] = []
+    fresh: list[OptimizeResult] = []
+    failed: list[SymbolIssue] = []
+    for symbol in batch.symbols:
+        previous = stored.get(symbol)
+        if (
+            previous is not None
+            and 0 <= (event.as_of - previous.optimized_on).days <= rt.settings.params_max_age_days
+        ):
+            results.append(previous.model_copy(update={"reoptimized": False, "evaluated": 0}))
+            continue
+        try:
+            result = _optimized(rt, event, symbol, fill)
+        except (RetryableError, ClientError, BotoCoreError):
+            raise  # the whole batch is retried by the state machine
+        except Exception as exc:  # one symbol's failure does not sink the batch: reported with its reason
+            failed.append(
+                SymbolIssue(
+                    symbol=symbol, reason="optimization_failed", detail=f"{type(exc).__name__}: {exc}"
+                )
+            )
+            continue
+        results.append(result)
+        fresh.append(result)
+    rt.params.put_many(fresh)
+    key = runs.batch_result_key(event.as_of, event.run_id, batch.batch)
+    document = OptimizeBatchResult(
+        run_id=event.run_id,
+        as_of=event.as_of,
+        strategy=event.strategy,
+        batch=batch.batch,
+        results=results,
+        failed=failed,
+    )
+    pointer = runs.RunObjects(rt.s3, rt.settings.data_bucket).put_model(key, document)
+    return OptimizeSummary(
+        batch=batch.batch,
+        optimized=len(results),
+        reoptimized=len(fresh),
+        evaluated=sum(r.evaluated for r in results),
+        failed=len(failed),
+        result=pointer,
+    )
+
+
+def _optimized(rt: Runtime, event: OptimizeEvent, symbol: str, fill: FillModel) -> OptimizeResult:
+    bars = rt.bars_for(event.batch.bars, symbol)
     outcome = optimize(bars, event.strategy, fill=fill, folds=max_folds(len(bars), WALK_FORWARD_FOLDS))
-    result = OptimizeResult(
-        symbol=event.symbol,
+    return OptimizeResult(
+        symbol=symbol,
         strategy=event.strategy,
         params=dict(outcome.params),
         in_sample=Scores(**outcome.in_sample),
@@ -39,5 +101,3 @@ def optimize_strategy(event: OptimizeEvent, rt: Runtime) -> OptimizeResult:
         if len(outcome.folds) > 1
         else [],
     )
-    rt.params.put(result)
-    return result

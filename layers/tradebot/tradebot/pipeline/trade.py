@@ -1,4 +1,5 @@
-"""PaperTrade: signals -> orders recorded in the ledger and sent to the queue, once per account and session.
+"""PaperTrade: the run's signals (one S3 object) -> orders recorded in the ledger and sent to the queue,
+once per account and session.
 
 1. The trading gate (tradebot.trading.risk: the kill switch, then the account's halt): KillSwitchEngaged,
    nothing written.
@@ -9,8 +10,9 @@
    back in time on an account that has moved on).
 4. The daily loss limit: equity at this close against the equity recorded by the previous session's
    decision; a breach records a Halt (which the executor honours too) and raises KillSwitchEngaged.
-5. Plan (the account's pending orders count), store the Decision (conditional: with two concurrent
-   attempts the first writer wins and both go on with its orders), record each order NEW, then send.
+5. Plan (the account's pending orders count; candidates ranked, tradebot.trading.sizing), write the
+   ranking (DecisionDetail, S3), store the Decision (conditional: with two concurrent attempts the first
+   writer wins and both go on with its orders), record each order NEW, then send.
 
 The Decision is written before the orders, with the orders in it, so a crash anywhere in between is
 repaired by the next attempt (step 2) rather than re-planned from a state that already includes them.
@@ -19,6 +21,7 @@ repaired by the next attempt (step 2) rather than re-planned from a state that a
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cache
 from typing import Any
@@ -30,30 +33,75 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 
 from tradebot import aws
-from tradebot.contracts import Order, PaperTradeEvent, PaperTradeResult
+from tradebot.contracts import Order, PaperTradeEvent, PaperTradeResult, S3Pointer, SignalsDocument
 from tradebot.errors import InputValidationError, KillSwitchEngaged
 from tradebot.pipeline.runtime import Runtime
+from tradebot.store import runs
 from tradebot.store.accounts import AccountStore
 from tradebot.store.ledger import OrderLedger
-from tradebot.trading.account import Decision, Halt
+from tradebot.trading.account import Decision, DecisionDetail, Halt
 from tradebot.trading.config import TradingConfig
 from tradebot.trading.risk import daily_loss_breach, trading_block
 from tradebot.trading.sizing import plan_orders
 
 SendOrders = Callable[[list[Order]], None]
+RecordDetail = Callable[[DecisionDetail], S3Pointer]
+
+
+@dataclass(frozen=True)
+class Placement:
+    """The session's decision for the account and what this call did with it."""
+
+    decision: Decision
+    sent: int  # orders sent by this call
+    already_recorded: int  # orders a previous attempt had recorded
+    created: bool  # this call decided the session (False: an earlier one had)
+
+    @property
+    def orders(self) -> list[Order]:
+        return self.decision.orders
+
+    @property
+    def notes(self) -> list[str]:
+        return self.decision.notes
+
+    @property
+    def already_decided(self) -> bool:
+        return not self.created
 
 
 def paper_trade(event: PaperTradeEvent, rt: Runtime) -> PaperTradeResult:
     """Decide the session once for the account and queue its orders (see the module doc)."""
-    return place_orders(
-        event,
+    objects = runs.RunObjects(rt.s3, rt.settings.data_bucket)
+    document = objects.get_model(event.signals, SignalsDocument)
+    if (document.run_id, document.as_of) != (event.run_id, event.as_of):
+        raise InputValidationError(
+            f"signals s3://{event.signals.bucket}/{event.signals.key} are run {document.run_id} of "
+            f"{document.as_of}, not run {event.run_id} of {event.as_of}"
+        )
+    account = rt.settings.account_id
+    placement = place_orders(
+        document,
+        synthetic=event.synthetic,
         config=rt.config.load(),
-        account=rt.settings.account_id,
+        account=account,
         accounts=rt.accounts,
         ledger=rt.ledger,
         send=rt.orders_queue.send,
         now=rt.clock.now(),
         previous_session=rt.calendar.previous_session(event.as_of),
+        record_detail=lambda d: objects.put_model(runs.decision_key(d.as_of, d.run_id, d.account), d),
+    )
+    decision = placement.decision
+    return PaperTradeResult(
+        run_id=event.run_id,
+        as_of=event.as_of,
+        orders=len(decision.orders),
+        sent=placement.sent,
+        already_recorded=placement.already_recorded,
+        already_decided=placement.already_decided,
+        candidates=decision.candidates,
+        decision=decision.detail,
     )
 
 
@@ -91,8 +139,9 @@ def pending_orders(ledger: OrderLedger, account: str) -> list[Order]:
 
 
 def place_orders(
-    event: PaperTradeEvent,
+    signals: SignalsDocument,
     *,
+    synthetic: bool,
     config: TradingConfig,
     account: str,
     accounts: AccountStore,
@@ -100,15 +149,19 @@ def place_orders(
     send: SendOrders,
     now: datetime,
     previous_session: date | None,
-) -> PaperTradeResult:
-    """Decide (once) and queue the orders of ``event``'s session for ``account`` (see the module doc)."""
+    record_detail: RecordDetail | None = None,
+) -> Placement:
+    """Decide (once) and queue the orders of the ``signals``' session for ``account`` (see the module
+    doc). ``record_detail`` stores the ranking and returns its pointer (None: not stored)."""
     blocked = trading_block(config, accounts.halt(account))
     if blocked is not None:
         raise KillSwitchEngaged(blocked)
-    decision = accounts.decision(account, event.as_of)
+    decision = accounts.decision(account, signals.as_of)
     created = False
     if decision is None:
-        decision, created = _decide(event, config, account, accounts, ledger, now, previous_session)
+        decision, created = _decide(
+            signals, synthetic, config, account, accounts, ledger, now, previous_session, record_detail
+        )
     to_send: list[Order] = []
     already = 0
     for order in decision.orders:
@@ -120,25 +173,19 @@ def place_orders(
         if entry is not None and entry.status == "NEW":  # recorded by an attempt that failed before sending
             to_send.append(entry.order)
     send(to_send)
-    return PaperTradeResult(
-        run_id=event.run_id,
-        as_of=event.as_of,
-        orders=decision.orders,
-        sent=len(to_send),
-        already_recorded=already,
-        already_decided=not created,
-        notes=decision.notes,
-    )
+    return Placement(decision=decision, sent=len(to_send), already_recorded=already, created=created)
 
 
 def _decide(
-    event: PaperTradeEvent,
+    event: SignalsDocument,
+    synthetic: bool,
     config: TradingConfig,
     account: str,
     accounts: AccountStore,
     ledger: OrderLedger,
     now: datetime,
     previous_session: date | None,
+    record_detail: RecordDetail | None,
 ) -> tuple[Decision, bool]:
     latest = accounts.latest_decision(account)
     if latest is not None and latest.as_of > event.as_of:
@@ -155,6 +202,7 @@ def _decide(
         if breach is not None:
             accounts.set_halt(Halt(account=account, reason=breach, as_of=event.as_of, created_at=now))
             raise KillSwitchEngaged(breach)
+    pending = pending_orders(ledger, account)
     plan = plan_orders(
         event.signals,
         portfolio,
@@ -162,19 +210,26 @@ def _decide(
         run_id=event.run_id,
         as_of=event.as_of,
         now=now,
-        synthetic=event.synthetic,
-        pending=pending_orders(ledger, account),
+        synthetic=synthetic,
+        pending=pending,
         execution=config.execution,
     )
+    detail = DecisionDetail(
+        account=account, as_of=event.as_of, run_id=event.run_id, candidates=plan.candidates, notes=plan.notes
+    )
+    # the decision keeps what is bounded by the account: closes of what it holds, has pending or orders
+    kept = set(portfolio.positions) | {o.symbol for o in pending} | {o.symbol for o in plan.orders}
     return accounts.record_decision(
         Decision(
             account=account,
             as_of=event.as_of,
             run_id=event.run_id,
             equity=equity,
-            closes=closes,
+            closes={s: c for s, c in closes.items() if s in kept},
             orders=plan.orders,
             notes=plan.notes,
+            candidates=len(plan.candidates),
+            detail=record_detail(detail) if record_detail is not None else None,
             created_at=now,
         )
     )

@@ -9,7 +9,7 @@ from datetime import date, datetime
 
 from pydantic import Field
 
-from tradebot.contracts import Contract, Order, Symbol
+from tradebot.contracts import Contract, Order, S3Pointer, Symbol
 
 
 class Position(Contract):
@@ -28,8 +28,24 @@ class Portfolio(Contract):
         return self.cash + sum(p.quantity * prices.get(s, p.avg_price) for s, p in self.positions.items())
 
 
+class Candidate(Contract):
+    """A symbol that wanted a position, in the decision's ranking (tradebot.trading.sizing)."""
+
+    symbol: Symbol
+    rank: int = Field(ge=1)  # 1 = first served
+    held: bool  # held (or being bought) before this decision: keeps its priority
+    out_of_sample_score: float | None = None
+    in_sample_score: float | None = None
+    selected: bool  # ranked within max_positions
+    quantity: int = Field(default=0, ge=0)  # shares this decision buys
+    reason: str = ""  # why it was left out or its buy cut ("" when nothing stood in its way)
+
+
 class Decision(Contract):
-    """What PaperTrade decided for one account and session (written once: a re-run replays it)."""
+    """What PaperTrade decided for one account and session (written once: a re-run replays it).
+
+    Its size is bounded by the account, not the universe: orders (max_orders_per_run), closes of the
+    symbols held, pending or ordered, notes about those; the full ranking is in ``detail``."""
 
     account: str
     as_of: date
@@ -38,7 +54,19 @@ class Decision(Contract):
     closes: dict[str, float]
     orders: list[Order]
     notes: list[str] = Field(default_factory=list)
+    candidates: int = 0  # symbols that wanted a position
+    detail: S3Pointer | None = None  # the DecisionDetail: every candidate's rank and outcome
     created_at: datetime
+
+
+class DecisionDetail(Contract):
+    """Every candidate of a decision, ranked, with why each was left out (one S3 object per decision)."""
+
+    account: str
+    as_of: date
+    run_id: str
+    candidates: list[Candidate]
+    notes: list[str] = Field(default_factory=list)
 
 
 class Halt(Contract):

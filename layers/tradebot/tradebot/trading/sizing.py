@@ -4,7 +4,11 @@ Sizing rule (documented in README "Orders and the paper account"):
 - each symbol with a positive target gets ``weight * allocation`` of equity, where ``allocation`` is
   ``min(max_position_weight, (max_gross_exposure - unmanaged) / n_targets)`` so the gross exposure limit
   holds (``unmanaged``: the weight of holdings no signal speaks for, which are left alone);
-- at most ``max_positions`` long targets (symbols already held first, then in the signals' order);
+- candidates (positive targets) are ranked: symbols already held (or being bought) first, then by the
+  walk-forward out-of-sample value of the objective their parameters were chosen for, then by its
+  in-sample value (a missing score ranks after any score), then by symbol: :func:`rank_candidates`;
+  at most ``max_positions`` of them get a target, and buys are sized in that order (the cash and
+  exposure left go to the best ranked first);
 - target quantity = floor(target value / last close); orders are the difference to the position the
   account will hold once its pending orders (NEW or ACCEPTED, from earlier sessions) have filled;
 - sells are planned first (never more than is held and not already being sold); buys are then cut to the
@@ -24,14 +28,37 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from tradebot.contracts import Order, Signal, order_id_for
-from tradebot.trading.account import Portfolio
+from tradebot.trading.account import Candidate, Portfolio
 from tradebot.trading.config import ExecutionSettings, RiskLimits
+
+LISTED = 5  # symbols named in a summary note
 
 
 @dataclass
 class OrderPlan:
     orders: list[Order]
     notes: list[str] = field(default_factory=list)  # why a signal produced no (or a smaller) order
+    candidates: list[Candidate] = field(default_factory=list)  # the ranking, with each one's outcome
+
+
+def rank_candidates(signals: Sequence[Signal], held: dict[str, int]) -> list[Signal]:
+    """Signals with a positive target, best first: held (``held[symbol] > 0``) before not held, then the
+    out-of-sample score, then the in-sample score (both descending; a missing one after any value), then
+    the symbol (ascending). The order is total, so the ranking never depends on the signals' order."""
+
+    def descending(score: float | None) -> tuple[bool, float]:
+        return (score is None, -score if score is not None else 0.0)
+
+    wanted = [s for s in signals if s.target_weight > 0]
+    return sorted(
+        wanted,
+        key=lambda s: (
+            held.get(s.symbol, 0) <= 0,
+            descending(s.out_of_sample_score),
+            descending(s.in_sample_score),
+            s.symbol,
+        ),
+    )
 
 
 def limit_price_for(side: str, close: float, offset_bps: float) -> float:
@@ -59,6 +86,47 @@ def worst_case_proceeds(order: Order, risk: RiskLimits) -> float:
     return order.quantity * price * (1 - risk.commission_rate)
 
 
+@dataclass
+class _Context:
+    """What sizing one plan needs, built once."""
+
+    portfolio: Portfolio
+    risk: RiskLimits
+    execution: ExecutionSettings
+    run_id: str
+    as_of: date
+    now: datetime
+    synthetic: bool
+    notes: list[str] = field(default_factory=list)
+    reasons: dict[str, str] = field(default_factory=dict)  # candidate -> why left out or cut
+
+    def order(self, signal: Signal, side: str, quantity: int) -> Order:
+        limit = (
+            limit_price_for(side, signal.close, self.execution.limit_offset_bps)
+            if self.execution.order_type == "LIMIT"
+            else None
+        )
+        return Order(
+            order_id=order_id_for(self.portfolio.account, self.as_of, signal.symbol, side),
+            run_id=self.run_id,
+            account=self.portfolio.account,
+            as_of=self.as_of,
+            symbol=signal.symbol,
+            side=side,  # type: ignore[arg-type]
+            quantity=quantity,
+            order_type=self.execution.order_type,
+            limit_price=limit,
+            reference_price=signal.close,
+            synthetic=self.synthetic,
+            reason=signal.reason,
+            created_at=self.now,
+        )
+
+    def note(self, symbol: str, text: str) -> None:
+        self.notes.append(f"{symbol}: {text}")
+        self.reasons[symbol] = text
+
+
 def plan_orders(
     signals: list[Signal],
     portfolio: Portfolio,
@@ -72,69 +140,34 @@ def plan_orders(
     execution: ExecutionSettings | None = None,
 ) -> OrderPlan:
     """Orders that move ``portfolio`` (and its ``pending`` orders) toward the signals' targets without
-    breaking ``risk``."""
-    execution = execution or ExecutionSettings()
+    breaking ``risk`` (the rule: this module's docstring)."""
+    ctx = _Context(portfolio, risk, execution or ExecutionSettings(), run_id, as_of, now, synthetic)
     closes = {s.symbol: s.close for s in signals}
     equity = portfolio.equity(closes)
-    notes: list[str] = []
     pending = [o for o in pending if o.account == portfolio.account]
     held = {s: p.quantity for s, p in portfolio.positions.items()}
     expected, being_sold = _after_pending(held, pending)
-    wanted = [s for s in signals if s.target_weight > 0]
-    held_first = sorted(wanted, key=lambda s: expected.get(s.symbol, 0) <= 0)
-    if len(held_first) > risk.max_positions:
-        notes += [
-            f"{s.symbol}: max_positions={risk.max_positions} reached"
-            for s in held_first[risk.max_positions :]
-        ]
-        held_first = held_first[: risk.max_positions]
+    ranked = rank_candidates(signals, expected)
+    selected, left_out = ranked[: risk.max_positions], ranked[risk.max_positions :]
+    for position, s in enumerate(left_out, start=risk.max_positions + 1):
+        ctx.reasons[s.symbol] = f"max_positions={risk.max_positions} reached (rank {position})"
+    if left_out:
+        names = ", ".join(s.symbol for s in left_out[:LISTED]) + (", ..." if len(left_out) > LISTED else "")
+        ctx.notes.append(
+            f"{len(left_out)} candidate(s) ranked below max_positions={risk.max_positions} left out: {names}"
+        )
     # holdings no signal speaks for (e.g. dropped from the universe) stay, and use up gross exposure
     marks = {o.symbol: o.reference_price for o in pending} | {
         s: p.avg_price for s, p in portfolio.positions.items()
     }
     unmanaged = sum(q * marks[s] for s, q in expected.items() if s not in closes and q > 0)
     share = max(0.0, risk.max_gross_exposure - unmanaged / equity) if equity > 0 else 0.0
-    allocation = min(risk.max_position_weight, share / max(1, len(held_first)))
+    allocation = min(risk.max_position_weight, share / max(1, len(selected)))
     targets = {
-        s.symbol: max(0, math.floor(s.target_weight * allocation * equity / s.close)) for s in held_first
+        s.symbol: max(0, math.floor(s.target_weight * allocation * equity / s.close)) for s in selected
     }
 
-    def make(signal: Signal, side: str, quantity: int) -> Order:
-        limit = (
-            limit_price_for(side, signal.close, execution.limit_offset_bps)
-            if execution.order_type == "LIMIT"
-            else None
-        )
-        return Order(
-            order_id=order_id_for(portfolio.account, as_of, signal.symbol, side),
-            run_id=run_id,
-            account=portfolio.account,
-            as_of=as_of,
-            symbol=signal.symbol,
-            side=side,  # type: ignore[arg-type]
-            quantity=quantity,
-            order_type=execution.order_type,
-            limit_price=limit,
-            reference_price=signal.close,
-            synthetic=synthetic,
-            reason=signal.reason,
-            created_at=now,
-        )
-
-    sells: list[Order] = []
-    buys: list[tuple[Signal, int]] = []
-    for signal in signals:
-        symbol = signal.symbol
-        delta = targets.get(symbol, 0) - expected.get(symbol, 0)
-        if delta > 0:
-            buys.append((signal, delta))
-            continue
-        quantity = min(-delta, held.get(symbol, 0) - being_sold.get(symbol, 0))  # never sell unheld shares
-        if quantity < -delta:
-            notes.append(f"{symbol}: sell cut from {-delta} to {max(quantity, 0)} shares by pending orders")
-        if quantity > 0:
-            sells.append(make(signal, "SELL", quantity))
-
+    sells, buys = _sells_and_buys(ctx, signals, targets, expected, held, being_sold)
     cash = portfolio.cash - sum(worst_case_cost(o, risk) for o in pending if o.side == "BUY")
     cash += sum(worst_case_proceeds(o, risk) for o in sells)
     orders = [
@@ -148,9 +181,61 @@ def plan_orders(
         after_sells[o.symbol] -= o.quantity
     prices = marks | closes
     exposure = sum(q * prices[s] for s, q in after_sells.items() if q > 0)
-    room = risk.max_gross_exposure * equity - exposure
+    rank = {s.symbol: i for i, s in enumerate(ranked)}
+    buys.sort(key=lambda b: rank[b[0].symbol])  # the best ranked are served first
+    orders += _sized_buys(ctx, buys, cash, risk.max_gross_exposure * equity - exposure)
+    if len(orders) > risk.max_orders_per_run:
+        for o in orders[risk.max_orders_per_run :]:
+            ctx.note(o.symbol, f"max_orders_per_run={risk.max_orders_per_run} reached")
+        orders = orders[: risk.max_orders_per_run]
+    bought = {o.symbol: o.quantity for o in orders if o.side == "BUY"}
+    candidates = [
+        Candidate(
+            symbol=s.symbol,
+            rank=i + 1,
+            held=expected.get(s.symbol, 0) > 0,
+            out_of_sample_score=s.out_of_sample_score,
+            in_sample_score=s.in_sample_score,
+            selected=i < risk.max_positions,
+            quantity=bought.get(s.symbol, 0),
+            reason=ctx.reasons.get(s.symbol, ""),
+        )
+        for i, s in enumerate(ranked)
+    ]
+    return OrderPlan(orders=orders, notes=ctx.notes, candidates=candidates)
+
+
+def _sells_and_buys(
+    ctx: _Context,
+    signals: list[Signal],
+    targets: dict[str, int],
+    expected: dict[str, int],
+    held: dict[str, int],
+    being_sold: dict[str, int],
+) -> tuple[list[Order], list[tuple[Signal, int]]]:
+    """Sell orders (never more than is held and not already being sold) and the buys wanted."""
+    sells: list[Order] = []
+    buys: list[tuple[Signal, int]] = []
+    for signal in signals:
+        symbol = signal.symbol
+        delta = targets.get(symbol, 0) - expected.get(symbol, 0)
+        if delta > 0:
+            buys.append((signal, delta))
+            continue
+        quantity = min(-delta, held.get(symbol, 0) - being_sold.get(symbol, 0))  # never sell unheld shares
+        if quantity < -delta:
+            ctx.note(symbol, f"sell cut from {-delta} to {max(quantity, 0)} shares by pending orders")
+        if quantity > 0:
+            sells.append(ctx.order(signal, "SELL", quantity))
+    return sells, buys
+
+
+def _sized_buys(ctx: _Context, buys: list[tuple[Signal, int]], cash: float, room: float) -> list[Order]:
+    """Buys in order, each cut to the ``cash`` and gross-exposure ``room`` the earlier ones left."""
+    risk = ctx.risk
+    orders = []
     for signal, quantity in buys:
-        per_share = worst_case_cost(make(signal, "BUY", 1), risk)
+        per_share = worst_case_cost(ctx.order(signal, "BUY", 1), risk)
         by_cash = math.floor(max(cash, 0.0) / per_share)
         by_exposure = math.floor(max(room, 0.0) / signal.close)
         qty = min(quantity, by_cash, by_exposure)
@@ -160,20 +245,14 @@ def plan_orders(
                 if by_cash <= by_exposure
                 else f"max_gross_exposure={risk.max_gross_exposure:g}"
             )
-            notes.append(f"{signal.symbol}: buy cut from {quantity} to {qty} shares by {limit}")
+            ctx.note(signal.symbol, f"buy cut from {quantity} to {qty} shares by {limit}")
         if qty <= 0 or qty * signal.close < risk.min_order_value:
-            notes.append(f"{signal.symbol}: order below min_order_value={risk.min_order_value:g}, skipped")
+            ctx.note(signal.symbol, f"order below min_order_value={risk.min_order_value:g}, skipped")
             continue
         cash -= qty * per_share
         room -= qty * signal.close
-        orders.append(make(signal, "BUY", qty))
-    if len(orders) > risk.max_orders_per_run:
-        notes += [
-            f"{o.symbol}: max_orders_per_run={risk.max_orders_per_run} reached"
-            for o in orders[risk.max_orders_per_run :]
-        ]
-        orders = orders[: risk.max_orders_per_run]
-    return OrderPlan(orders=orders, notes=notes)
+        orders.append(ctx.order(signal, "BUY", qty))
+    return orders
 
 
 def _after_pending(held: dict[str, int], pending: list[Order]) -> tuple[dict[str, int], dict[str, int]]:
