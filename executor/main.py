@@ -7,6 +7,10 @@ default; alpaca reads its keys from SECRET_ARN), then runs it until SIGTERM/SIGI
 stop event, the poll in flight finishes (its messages are recorded and deleted), nothing more is received.
 ECS sends SIGTERM on a deployment or a Spot interruption and SIGKILL after ``StopTimeout`` (30 s in the
 template), which must exceed the long poll plus one batch.
+
+Metrics it puts (namespace TradeBot, dimension service): ``ExecutorHeartbeat`` every minute and
+``PriceLookupFailures`` for each failed price lookup (the order stays ACCEPTED and is tried again; its
+fill session passing without a price cancels it: see tradebot.execution.broker).
 """
 
 from __future__ import annotations

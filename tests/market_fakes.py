@@ -22,6 +22,27 @@ from tradebot.data import LoadResult, slice_bars
 from tradebot.data import yfinance_source as yfs
 from tradebot.data.csv_source import write_yahoo_csv
 
+FIXTURES = Path(__file__).parent / "fixtures"
+SPY_CSV = FIXTURES / "SPY.csv"  # REAL SPY daily bars 2015-01-02..2024-04-19 (see tests/fixtures/README.md)
+
+
+def spy_lines() -> list[str]:
+    """The real SPY fixture's lines (header first), without line endings: to build modified files."""
+    return SPY_CSV.read_text(encoding="utf-8").splitlines()
+
+
+def write_spy(directory: Path, lines: Sequence[str], name: str = "SPY.csv") -> Path:
+    """Write ``lines`` (e.g. a modified copy of :func:`spy_lines`) as ``directory/name``; returns the dir."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return directory
+
+
+def spy_until(last: str, first: str = "") -> list[str]:
+    """The fixture's header and rows dated ``first <= date <= last`` (ISO strings)."""
+    header, *rows = spy_lines()
+    return [header, *(r for r in rows if first <= r[:10] <= last)]
+
 
 def session_bars(end: date, n: int = 120, *, start_price: float = 100.0, seed: int = 0) -> pd.DataFrame:
     """``n`` consistent daily bars (bars convention) on the ``n`` NYSE sessions ending at ``end``."""
@@ -85,11 +106,15 @@ class FakeSource:
 class FakeYahoo:
     """Stands in for Yahoo behind ``yfinance.Ticker(t).history(...)``: answers from ``frames`` with a
     tz-aware America/New_York index (as Yahoo does); the first ``rate_limited`` history calls raise
-    YFRateLimitError (yfinance logs it; tradebot re-raises it)."""
+    YFRateLimitError (yfinance logs it; tradebot re-raises it); the next ``network_failures`` calls raise
+    a connection reset (yfinance logs it and returns an empty column)."""
 
-    def __init__(self, frames: dict[str, pd.DataFrame], rate_limited: int = 0) -> None:
+    def __init__(
+        self, frames: dict[str, pd.DataFrame], rate_limited: int = 0, network_failures: int = 0
+    ) -> None:
         self.frames = frames
         self.rate_limited = rate_limited
+        self.network_failures = network_failures
         self.history_calls: list[tuple[str, dict[str, Any]]] = []
         self.sleeps: list[float] = []
         self._lock = threading.Lock()
@@ -106,8 +131,13 @@ class FakeYahoo:
                 with fake._lock:
                     fake.history_calls.append((symbol, kwargs))
                     limited = len(fake.history_calls) <= fake.rate_limited
+                    reset = (
+                        not limited and len(fake.history_calls) <= fake.rate_limited + fake.network_failures
+                    )
                 if limited:
                     raise YFRateLimitError()
+                if reset:
+                    raise ConnectionError("connection reset by peer")
                 frame = fake.frames.get(symbol.upper())
                 if frame is None:
                     return yfinance.utils.empty_df()
@@ -128,9 +158,13 @@ class FakeYahoo:
 
 
 def install_fake_yahoo(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, frames: dict[str, pd.DataFrame], rate_limited: int = 0
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    frames: dict[str, pd.DataFrame],
+    rate_limited: int = 0,
+    network_failures: int = 0,
 ) -> FakeYahoo:
-    fake = FakeYahoo(frames, rate_limited)
+    fake = FakeYahoo(frames, rate_limited, network_failures)
     monkeypatch.setattr(yfinance.multi, "Ticker", fake.ticker)
     monkeypatch.setattr(yfs, "pause", fake.sleeps.append)  # backoff sleeps are recorded, not slept
     monkeypatch.setattr(yfs, "_tz_cache_dir", str(tmp_path))  # yfinance's cache is never configured

@@ -27,8 +27,10 @@ import logging
 import os
 import sys
 import threading
+import time
 import traceback
 import uuid
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass, field
@@ -84,6 +86,7 @@ class Invocation:
     event: Any
     error_type: str | None
     output: Any = None  # what the handler returned (None when it raised)
+    seconds: float = 0.0  # the handler's wall time
 
 
 def _stderr_line(line: str) -> None:
@@ -116,6 +119,7 @@ class LambdaDispatcher:
         handler, environment = self._handlers[name]
         output = io.StringIO()
         with self._sandbox, mock.patch.dict(os.environ, environment), redirect_stdout(output):
+            started = time.perf_counter()
             try:
                 if self.on_invoke is not None:
                     self.on_invoke(name, event)
@@ -126,11 +130,13 @@ class LambdaDispatcher:
                     "errorMessage": str(exc),
                     "stackTrace": traceback.format_exception(exc)[-3:],
                 }
-                self.invocations.append(Invocation(name, event, type(exc).__name__))
+                seconds = time.perf_counter() - started
+                self.invocations.append(Invocation(name, event, type(exc).__name__, seconds=seconds))
                 return False, error
             finally:
                 self._collect(output.getvalue())
-        self.invocations.append(Invocation(name, event, None, result))
+            seconds = time.perf_counter() - started
+        self.invocations.append(Invocation(name, event, None, result, seconds))
         return True, result
 
     def invoke(self, function_name: str, body: Any, response_headers: dict[str, str]) -> bytes:
@@ -226,6 +232,12 @@ class _KnownGap(logging.Filter):
 
 
 logging.getLogger("moto.stepfunctions.parser.asl.parse.preprocessor").addFilter(_KnownGap())
+# moto logs every failed state at ERROR with a dump of its parser's objects; a failed run's state, error and
+# message are reported from the execution history instead (tradebot_local.runner)
+logging.getLogger("moto.stepfunctions.parser.asl.component.eval_component").setLevel(logging.CRITICAL)
+# Powertools warns when an invocation ends without metrics (a handler that raised before adding any): the
+# failure itself is what a local run reports
+warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
 
 
 # --- server mode: moto over HTTP, for other processes -----------------------------------------------------

@@ -13,6 +13,7 @@ from typing import Any
 
 import boto3
 
+from tradebot.errors import InputValidationError
 from tradebot_local.emulator import REGION, LambdaDispatcher
 from tradebot_local.handlers import function_folders
 from tradebot_local.runner import local_stack
@@ -26,7 +27,7 @@ def resolve_function(name: str, logical_ids: dict[str, str]) -> str:
     if name in logical_ids:
         return logical_ids[name]
     valid = sorted(folders) + sorted(logical_ids)
-    raise KeyError(f"unknown function {name!r}; valid: {', '.join(valid)}")
+    raise InputValidationError(f"unknown function {name!r}; valid: {', '.join(valid)}")
 
 
 UPSTREAM = ("fetch_market_data", "optimize_strategy", "generate_signals", "paper_trade")
@@ -101,6 +102,6 @@ def _manifest_bars(fetched: dict[str, Any], event: dict[str, Any]) -> Any:
 
 def _expect(given: Any, written: Any, field: str) -> None:
     if given != written:
-        raise ValueError(
-            f"the event's {field} does not point where the run wrote it: expected {json.dumps(written)}"
+        raise InputValidationError(
+            f"the event's {field} does not point where its run wrote it: expected {json.dumps(written)}"
         )

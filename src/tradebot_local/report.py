@@ -23,16 +23,21 @@ def _table(title: str, *columns: str) -> Table:
 def print_report(r: dict[str, Any], out: Console) -> None:
     colour = "green" if r["status"] == "SUCCEEDED" else "red"
     synthetic = f" ({SYNTHETIC_NOTE})" if r.get("synthetic") else ""
+    where = "".join(
+        f"  {label} {r[key]}" for key, label in (("as_of", "as-of"), ("source", "source")) if r.get(key)
+    )
     out.print(
         f"\n[bold]Execution[/bold] {r['execution_name']}: [{colour}]{r['status']}[/{colour}] "
-        f"in {r['elapsed_s']:.2f} s  as-of {r.get('as_of')}  source {r.get('source')}{synthetic}"
+        f"in {r['elapsed_s']:.2f} s{where}{synthetic}"
     )
     states = _table("States entered", "state", "seconds")
     for s in r["state_durations_s"]:
         states.add_row(s["name"], f"{s['seconds']:.3f}")
     out.print(states)
-    if r.get("error"):
-        out.print(f"[red]Error[/red] {r['error']}: {r.get('cause')}")
+    if r["status"] != "SUCCEEDED":
+        step = f" in {r['failed_state']}" if r.get("failed_state") else ""
+        error = r.get("error_type") or r.get("error")
+        out.print(f"[red]Failed{step}[/red]: {error}: {r.get('error_message')}")
     if r.get("market_open") is False:
         out.print(f"Market closed on {r.get('as_of')}: nothing to do.")
     if r.get("skipped"):

@@ -62,6 +62,9 @@ class RunReport:
     output: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
     cause: str | None = None
+    failed_state: str | None = None  # the step that failed (a failed run)
+    error_type: str | None = None  # its error's class name (e.g. InputValidationError)
+    error_message: str | None = None  # its error's message
     orders: list[dict[str, Any]] = field(default_factory=list)
     fills: list[dict[str, Any]] = field(default_factory=list)
     awaiting_open: list[str] = field(default_factory=list)
@@ -70,7 +73,9 @@ class RunReport:
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)  # namespace -> metric -> sum
     details: RunDetails = field(default_factory=lambda: RunDetails())
     invocations: dict[str, int] = field(default_factory=dict)  # Lambda function -> invocations
+    lambda_seconds: dict[str, float] = field(default_factory=dict)  # Lambda function -> handler time
     largest_payload: int = 0  # bytes: the largest state input or output in the execution history
+    transitions: int = 0  # states entered by the execution (a Map's children run as their own executions)
     seconds: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
@@ -100,11 +105,16 @@ class RunReport:
             "awaiting_open": self.awaiting_open,
             "rejected": self.rejected,
             "portfolio": self.portfolio,
+            "failed_state": self.failed_state,
+            "error_type": self.error_type,
+            "error_message": self.error_message,
             "error": self.error,
             "cause": self.cause,
             "metrics": self.metrics,
             "invocations": self.invocations,
+            "lambda_seconds": {k: round(v, 3) for k, v in self.lambda_seconds.items()},
             "largest_payload_bytes": self.largest_payload,
+            "state_transitions": self.transitions,
             "elapsed_s": round(self.seconds, 3),
         }
 
@@ -282,9 +292,27 @@ def start_and_wait(
         error=desc.get("error"),
         cause=desc.get("cause"),
         largest_payload=largest_payload(events),
+        transitions=sum(1 for e in events if e["type"].endswith("StateEntered")),
     )
+    if report.status != "SUCCEEDED":
+        report.failed_state, report.error_type, report.error_message = failure(report.output, desc)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def failure(data: dict[str, Any], desc: dict[str, Any]) -> tuple[str | None, str | None, str | None]:
+    """(the failed step, its error type, its message) of a failed execution: the step is named in the state
+    data by the state machine's Catch; a Lambda's cause is the runtime's JSON error document."""
+    error = data.get("error") or {}
+    error_type = error.get("Error") or desc.get("error")
+    cause = error.get("Cause") or desc.get("cause") or ""
+    try:
+        document = json.loads(cause)
+    except ValueError:
+        document = None
+    if isinstance(document, dict) and "errorMessage" in document:
+        return data.get("failed_state"), document.get("errorType", error_type), str(document["errorMessage"])
+    return data.get("failed_state"), error_type, cause or None
 
 
 class Progress:
@@ -322,15 +350,19 @@ def run_pipeline(
     timeout_s: float = 3600,
     account: AccountFile | None = None,
     show_progress: Callable[[str, int, int], None] | None = None,
+    on_deployed: Callable[[], None] | None = None,
 ) -> RunReport:
     """Deploy, restore the local paper account (``account``, default :meth:`AccountFile.default`), run one
     execution (``show_progress(phase, symbols done, symbols)`` while it runs), drain the queue with the
-    executor, save the account, and report."""
+    executor, save the account, and report. ``on_deployed`` is called once the stack is up, before the
+    execution starts (e.g. to observe the SDK calls the run makes)."""
     dispatcher = LambdaDispatcher()
     dispatcher.on_invoke = on_invoke
     account = account or AccountFile.default()
     progress = Progress(dispatcher, show_progress) if show_progress is not None else None
     with account.locked(), local_stack(dispatcher, account) as (dep, _):
+        if on_deployed is not None:
+            on_deployed()
         report = start_and_wait(dep, request, execution_name, timeout_s, progress)
         settled = settle(report.output)
         report.orders, report.fills = settled.orders, settled.fills
@@ -339,6 +371,8 @@ def run_pipeline(
         report.details = run_details(report.output)
         report.metrics = metric_totals(dispatcher.metrics)
         report.invocations = dict(Counter(i.function for i in dispatcher.invocations))
+        for i in dispatcher.invocations:
+            report.lambda_seconds[i.function] = report.lambda_seconds.get(i.function, 0.0) + i.seconds
         account.save(boto3.client("dynamodb", region_name=REGION), dep.refs)
         return report
 

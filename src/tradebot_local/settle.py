@@ -6,6 +6,9 @@ in this process against the emulated queue and tables until the queue is empty.
 
 from __future__ import annotations
 
+import logging
+import os
+import sys
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -37,6 +40,27 @@ def _no_sleep(seconds: float) -> None:
     """drain() never needs to wait: the emulated queue answers at once (wait_time_seconds=0)."""
 
 
+def executor_logger() -> logging.Logger:
+    """The local executor's log: stderr (stdout carries the report), at POWERTOOLS_LOG_LEVEL (default
+    WARNING), not propagated (the handlers' Powertools logger, "tradebot", would print it to stdout)."""
+    logger = logging.getLogger("tradebot_local.executor")
+    if not logger.handlers:
+        logger.addHandler(logging.StreamHandler(_Stderr()))
+        logger.propagate = False
+    logger.setLevel(os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING").upper())
+    return logger
+
+
+class _Stderr:
+    """Whatever sys.stderr is at write time (test runners swap it between runs)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def build_executor(source: BarSource) -> ExecutorService:
     """The ECS service's executor against the emulated resources; always the paper broker locally, its
     next opens from ``source``."""
@@ -50,6 +74,7 @@ def build_executor(source: BarSource) -> ExecutorService:
         sleep=_no_sleep,
         wait_time_seconds=0,
         heartbeat=lambda: None,
+        logger=executor_logger(),
     )
 
 

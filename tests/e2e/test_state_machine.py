@@ -95,9 +95,17 @@ def test_permanent_failure_is_recorded_and_sends_no_orders(stack):
     assert report.status == "FAILED"
     names = [s.name for s in report.states]
     assert "PaperTrade" not in names
-    assert names[-2:] == ["RecordFailure", "RunFailed"]
+    assert names[-3:] == ["GenerateSignalsFailed", "RecordFailure", "RunFailed"]
     item = run_item(stack, "broken")
     assert item["status"]["S"] == "FAILED" and item["error"]["S"] == "DataQualityError"
+    assert item["failed_state"]["S"] == "GenerateSignals" and "injected: bars unusable" in item["cause"]["S"]
+    # the execution itself fails with the step's error, and the report says where and why
+    assert report.error == "DataQualityError"
+    assert (report.failed_state, report.error_type, report.error_message) == (
+        "GenerateSignals",
+        "DataQualityError",
+        "injected: bars unusable",
+    )
     state = aws_state(stack)
     assert state["OrdersQueue"]["ApproximateNumberOfMessages"] == "0"
     assert state["LedgerTable"] == []
@@ -130,8 +138,9 @@ def test_run_pipeline_json_report_has_the_documented_fields():
     json.dumps(report)
 
 
-def test_orders_await_the_open_when_the_source_has_no_next_session(stack, tmp_path):
-    # Given CSVs (made from the synthetic sample) that end on the as-of session
+def test_orders_whose_next_session_has_no_bar_are_cancelled_with_the_reason(stack, tmp_path):
+    # Given CSVs (made from the synthetic sample) that end on the as-of session, run long after the next
+    # session (2025-12-31) has closed: its bar will never come from this source
     from tradebot.data import source_from_spec
     from tradebot.data.csv_source import write_yahoo_csv
 
@@ -143,10 +152,38 @@ def test_orders_await_the_open_when_the_source_has_no_next_session(stack, tmp_pa
         stack, PipelineRequest(source=f"csv:{tmp_path}", as_of=AS_OF), execution_name="eod"
     )
     settled = settle(report.output)
-    executed = settled.executed
-    # Then the orders are accepted but not filled: no price after the decision is known yet
+    # Then the orders are not filled at a later price, nor left waiting forever: the day orders are
+    # CANCELLED, saying why
     assert report.status == "SUCCEEDED", report.cause
     orders = settled.orders
-    assert orders and executed is not None and executed.filled == []
-    assert sorted(settled.awaiting_open) == sorted(o["order_id"] for o in orders)
+    assert orders and settled.executed.filled == [] and settled.awaiting_open == []
+    assert {o["status"] for o in orders} == {"CANCELLED"}
+    assert all("no bar for" in o["status_reason"] and "2025-12-31" in o["status_reason"] for o in orders)
     assert settled.portfolio["cash"] == 100_000 and settled.portfolio["positions"] == {}
+
+
+@pytest.mark.parametrize(
+    ("args", "state", "error", "message"),
+    [
+        (["--source", "csv:/nonexistent"], "FetchMarketData", "InputValidationError", "is not a directory"),
+        (
+            ["--symbols", "FOO,BAR"],
+            "FetchMarketData",
+            "UnknownSymbolError",
+            "no data for any requested symbol",
+        ),
+        (["--as-of", "2030-01-02"], "FetchMarketData", "InputValidationError", "2030-01-02"),
+    ],
+)
+def test_a_failed_run_says_which_step_failed_and_why(args, state, error, message):
+    from typer.testing import CliRunner
+
+    from tradebot_local.cli import app
+
+    result = CliRunner().invoke(app, ["run", "--json", *args])
+    assert result.exit_code == 1
+    report = json.loads(result.stdout)
+    assert (report["status"], report["failed_state"], report["error_type"]) == ("FAILED", state, error)
+    assert message in report["error_message"]
+    table = CliRunner().invoke(app, ["run", *args])
+    assert f"Failed in {state}: {error}:" in table.stdout

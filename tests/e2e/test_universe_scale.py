@@ -128,9 +128,19 @@ def test_past_the_tolerance_the_run_fails_cleanly_and_sends_no_order(stack, thir
     monkeypatch.setattr(step, "optimize", broken_for_five)
     report = start_and_wait(stack, PipelineRequest(source=f"csv:{thirty}", as_of=AS_OF), "too-broken")
     assert report.status == "FAILED"
-    assert [s.name for s in report.states][-3:] == ["GenerateSignals", "RecordFailure", "RunFailed"]
+    assert [s.name for s in report.states][-4:] == [
+        "GenerateSignals",
+        "GenerateSignalsFailed",
+        "RecordFailure",
+        "RunFailed",
+    ]
+    assert (report.failed_state, report.error_type) == ("GenerateSignals", "OptimizationError")
     item = run_item(stack, "too-broken")
-    assert (item["status"]["S"], item["error"]["S"]) == ("FAILED", "OptimizationError")
+    assert (item["status"]["S"], item["error"]["S"], item["failed_state"]["S"]) == (
+        "FAILED",
+        "OptimizationError",
+        "GenerateSignals",
+    )
     assert "5 of 30 symbols could not be optimized" in item["cause"]["S"]
     state = aws_state(stack)
     assert state["OrdersQueue"]["ApproximateNumberOfMessages"] == "0" and state["LedgerTable"] == []

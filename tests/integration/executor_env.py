@@ -3,6 +3,7 @@ template.yaml's, a FIFO orders queue, fake next-session prices and a recording l
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -10,6 +11,7 @@ import boto3
 import pytest
 
 from tests.aws import create_tables
+from tradebot.calendar import get_calendar
 from tradebot.clock import FixedClock
 from tradebot.contracts import Order, Signal, SignalsDocument, order_id_for
 from tradebot.execution.broker import PaperBroker, SessionBar
@@ -32,17 +34,20 @@ CAPITAL = 10_000.0
 
 
 class FakePrices:
-    """Next-session bars by symbol: ``bars`` if set, else a flat bar at ``opens``; neither: no price yet."""
+    """Next-session bars by symbol: the prices of ``bars[symbol]`` if set, else a flat bar at ``opens``;
+    neither: no price yet. The bar is dated on the NYSE session after ``after`` (whatever session a test
+    stored it under): these fakes say what the next session's prices are, for any decision date."""
 
     def __init__(self, opens: dict[str, float]) -> None:
         self.opens = dict(opens)
         self.bars: dict[str, SessionBar] = {}
 
     def next_bar(self, symbol: str, after: date) -> SessionBar | None:
+        session = get_calendar().next_session(after)
         if symbol in self.bars:
-            return self.bars[symbol]
+            return replace(self.bars[symbol], session=session)
         price = self.opens.get(symbol)
-        return None if price is None else SessionBar(NEXT, price, price, price, price)
+        return None if price is None else SessionBar(session, price, price, price, price)
 
 
 def signal(symbol: str, weight: float, close: float, as_of: date = AS_OF) -> Signal:

@@ -155,3 +155,37 @@ def test_an_unreadable_archive_object_is_an_input_error(s3: Any) -> None:
     expected = r"s3://tradebot-data-test/archive/bars/XX\.csv\.gz: unreadable Date"
     with pytest.raises(InputValidationError, match=expected):
         S3BarArchive(s3, BUCKET).read("XX")
+
+
+# --- issue 10: the S3 source reads the same files as strictly as csv:DIR (REAL SPY rows, modified) ------
+
+
+def put(s3: Any, key: str, lines: list[str], *, gz: bool = False) -> None:
+    body = ("\n".join(lines) + "\n").encode()
+    s3.put_object(Bucket=BUCKET, Key=key, Body=gzip.compress(body) if gz else body)
+
+
+def test_s3_source_is_strict_and_says_what_it_did(s3: Any) -> None:
+    from tests.market_fakes import spy_until
+
+    lines = spy_until("2024-04-18")
+    put(s3, "bars/SPY.csv", [*lines, "2024-04-18,null,null,null,null,null,null"])  # an empty duplicate
+    put(s3, "bars/BRK.B.csv.gz", lines, gz=True)  # a dotted symbol, gzip
+    day, *values = lines[-1].split(",")
+    put(s3, "bars/DUP.csv", [*lines, ",".join([day, *(str(float(v) * 1.1) for v in values)])])  # conflicting
+    put(s3, "bars/OLD.csv", spy_until("2019-12-31"))  # ends before the window
+    put(s3, "bars/DMY.csv", [lines[0], *(f"{r[8:10]}/{r[5:7]}/{r[:4]}{r[10:]}" for r in lines[1:])])
+    src = S3Source.from_url(f"s3://{BUCKET}/bars", client=s3)
+    assert src.default_symbols() == ["BRK.B", "DMY", "DUP", "OLD", "SPY"]
+    result = src.load(["SPY", "BRK.B", "DUP", "OLD", "DMY"], date(2021, 4, 19), date(2024, 4, 18))
+    assert set(result.frames) == {"SPY", "BRK.B"}
+    assert result.frames["SPY"]["Close"].iloc[-1] == pytest.approx(499.52)
+    assert [(w.symbol, w.reason) for w in result.warnings] == [("SPY", "empty_duplicate_dropped")]
+    assert result.warnings[0].detail.startswith("bars/SPY.csv: dropped an empty duplicate row")
+    assert {s: result.code(s) for s in ("DUP", "OLD", "DMY")} == {
+        "DUP": "duplicate_dates",
+        "OLD": "stale",
+        "DMY": "unreadable",
+    }
+    assert result.failures["OLD"].startswith("last bar 2019-12-31")
+    assert f"s3://{BUCKET}/bars/DMY.csv: unreadable Date on line 2: '02/01/2015'" in result.failures["DMY"]

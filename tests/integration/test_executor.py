@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 import boto3
@@ -23,11 +23,17 @@ from tests.integration.executor_env import (
     Env,
     filled_ids,
 )
+from tradebot.clock import FixedClock
 from tradebot.contracts import Order
 from tradebot.errors import ConfigurationError, DataQualityError
 from tradebot.execution.broker import PaperBroker, SessionBar
 from tradebot.execution.executor import ExecutorReport, OrderExecutor
-from tradebot.execution.service import ExecutorService, build_service, cloudwatch_heartbeat
+from tradebot.execution.service import (
+    ExecutorService,
+    build_service,
+    cloudwatch_heartbeat,
+    price_lookup_failure_metric,
+)
 from tradebot.settings import Settings
 from tradebot.store.queue import OrderQueue
 
@@ -566,3 +572,162 @@ def test_a_fast_batch_is_not_extended(env: Env) -> None:
     sqs = RecordingVisibility(env.sqs)
     report = env.executor(sqs=sqs).poll_once()
     assert (sqs.extensions, report.extended, len(report.filled)) == ([], 0, 2)
+
+
+# --- issue 10: prices only from the fill session; failed lookups are errors with a metric -----------------
+
+
+class FailingPrices:
+    """A price source that cannot be reached until ``ok`` is set (then: the fake next-session bars)."""
+
+    def __init__(self, env: Env) -> None:
+        self.env = env
+        self.ok = False
+        self.calls = 0
+
+    def next_bar(self, symbol: str, after: date) -> SessionBar | None:
+        self.calls += 1
+        if not self.ok:
+            raise ConnectionError("feed down")
+        return self.env.prices.next_bar(symbol, after)
+
+
+def test_a_failed_price_lookup_is_an_error_with_a_metric_and_the_order_waits(env: Env) -> None:
+    order = env.order("BUY", 10)
+    env.send(order)
+    prices = FailingPrices(env)
+    counted: list[int] = []
+    broker = PaperBroker(prices, commission_rate=0.001, slippage_bps=0.0, clock=env.clock)
+    executor = env.executor(broker=broker)
+    executor._executor._on_price_lookup_failure = lambda: counted.append(1)
+    report = executor.poll_once()
+    assert (report.accepted, report.filled, report.price_lookup_failures) == (1, [], 1)
+    assert report.awaiting_open == [order.order_id] and report.errors == 0
+    assert env.status(order) == ("ACCEPTED", "") and env.queue_counts() == (0, 0)  # the ledger keeps it
+    assert counted == [1]
+    ((_, message, extra),) = [r for r in env.logger.records if r[0] == "error"]
+    assert message == "price lookup failed; the order stays ACCEPTED for the next sweep"
+    assert extra["order_id"] == order.order_id and "ConnectionError: feed down" in extra["error"]
+    assert [m for m in env.logger.messages("info") if m == "order pending"] == []  # not "awaiting the open"
+    # the next sweep fails again (counted again), then the feed is back and the order fills
+    assert executor.fill_pending().price_lookup_failures == 1 and counted == [1, 1]
+    prices.ok = True
+    assert filled_ids(executor.fill_pending()) == [order.order_id]
+    env.assert_consistent()
+
+
+def test_a_day_order_whose_session_passed_without_a_price_is_cancelled(env: Env) -> None:
+    order = env.order("BUY", 10, "IWM")  # decided Friday 2024-03-08: its session is Monday 2024-03-11
+    env.prices.opens.pop("IWM")
+    env.send(order)
+    broker = PaperBroker(env.prices, commission_rate=0.001, slippage_bps=0.0, clock=env.clock)
+    executor = env.executor(broker=broker)
+    assert executor.drain().awaiting_open == [order.order_id]
+    env.clock.advance((datetime(2024, 3, 12, 2, 0, tzinfo=UTC) - env.clock.now()).total_seconds())
+    report = executor.fill_pending()  # 22:00 New York on the 11th: the session's close + 6 h
+    assert report.cancelled == [(order.order_id, env.status(order)[1])]
+    status, reason = env.status(order)
+    assert status == "CANCELLED"
+    assert reason.startswith(
+        "day order expired: no bar for IWM on 2024-03-11 (the session after the 2024-03-08"
+    )
+    assert executor.fill_pending().cancelled == []  # final: nothing reserved for it any more
+    env.assert_consistent()
+
+
+def test_failing_lookups_end_in_cancelled_three_days_after_the_session(env: Env) -> None:
+    order = env.order("BUY", 10)
+    env.send(order)
+    broker = PaperBroker(FailingPrices(env), commission_rate=0.0, slippage_bps=0.0, clock=env.clock)
+    executor = env.executor(broker=broker)
+    assert executor.drain().price_lookup_failures >= 1
+    env.clock.advance((datetime(2024, 3, 14, 20, 0, tzinfo=UTC) - env.clock.now()).total_seconds())
+    report = executor.fill_pending()
+    assert [i for i, _ in report.cancelled] == [order.order_id]
+    assert "price lookups still failing 3 days after its close" in env.status(order)[1]
+
+
+def test_real_spy_without_the_next_session_is_cancelled_not_filled_later(env: Env, tmp_path: Any) -> None:
+    # REAL SPY bars 2021-01-01..2024-04-19 without the 2024-04-17 row, decision on 2024-04-16: the BUY
+    # used to fill on 2024-04-18 at 502.231; now it is CANCELLED with the reason
+    from tests.market_fakes import spy_until, write_spy
+    from tradebot.contracts import order_id_for
+    from tradebot.data.csv_source import CsvSource
+    from tradebot.execution.next_bars import BarSourcePrices
+
+    lines = [line for line in spy_until("2024-04-19", "2021-01-01") if not line.startswith("2024-04-17")]
+    source = CsvSource(write_spy(tmp_path / "spy", lines))
+    decided = date(2024, 4, 16)
+    order = env.order("BUY", 10).model_copy(
+        update={
+            "as_of": decided,
+            "order_id": order_id_for("paper", decided, "SPY", "BUY"),
+            "reference_price": 503.53,
+        }
+    )
+    env.orders[-1] = order
+    env.send(order)
+    clock = FixedClock(datetime(2024, 4, 19, 21, 0, tzinfo=UTC))
+    broker = PaperBroker(
+        BarSourcePrices(source, clock=clock), commission_rate=0.0005, slippage_bps=5, clock=clock
+    )
+    report = env.executor(broker=broker).drain()
+    assert report.filled == [] and [i for i, _ in report.cancelled] == [order.order_id]
+    status, reason = env.status(order)
+    assert (
+        status == "CANCELLED"
+        and "no bar for SPY on 2024-04-17" in reason
+        and "next bar is 2024-04-18" in reason
+    )
+    env.assert_consistent()
+
+
+def test_price_lookup_failures_metric(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("POWERTOOLS_SERVICE_NAME", raising=False)
+    cloudwatch = boto3.client("cloudwatch", region_name="us-east-1")
+    price_lookup_failure_metric(cloudwatch)()
+    metrics = cloudwatch.list_metrics(Namespace="TradeBot", MetricName="PriceLookupFailures")["Metrics"]
+    assert [(m["MetricName"], m["Dimensions"]) for m in metrics] == [
+        ("PriceLookupFailures", [{"Name": "service", "Value": "tradebot"}])  # what the alarm should watch
+    ]
+
+
+def test_build_service_counts_failed_lookups(env: Env) -> None:
+    settings = Settings(
+        config_table=CONFIG,
+        state_table=STATE,
+        ledger_table=LEDGER,
+        idempotency_table="IdempotencyTable",
+        data_bucket="bucket",
+        orders_queue_url=env.queue_url,
+        secret_arn="arn:aws:secretsmanager:us-east-1:123456789012:secret:x",
+    )
+    order = env.order("BUY", 10)
+    env.send(order)
+    counted: list[int] = []
+    service = build_service(
+        settings,
+        prices=FailingPrices(env),
+        clock=env.clock,
+        sleep=env.sleeps.append,
+        heartbeat=lambda: None,
+        wait_time_seconds=0,
+        price_lookup_failure=lambda: counted.append(1),
+    )
+    report = service.poll_once()
+    assert report.price_lookup_failures == 1 and counted == [1]
+    assert env.status(order) == ("ACCEPTED", "")
+
+
+def test_a_failing_metric_put_does_not_stop_the_executor(env: Env) -> None:
+    order = env.order("BUY", 10)
+    env.send(order)
+
+    def broken_metric() -> None:
+        raise ConnectionError("cloudwatch down")
+
+    broker = PaperBroker(FailingPrices(env), commission_rate=0.0, slippage_bps=0.0)
+    executor = env.executor(broker=broker)
+    executor._executor._on_price_lookup_failure = broken_metric
+    assert executor.poll_once().price_lookup_failures == 1
+    assert "could not count the price lookup failure" in env.logger.messages("warning")

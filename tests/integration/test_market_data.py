@@ -15,10 +15,10 @@ import pandas as pd
 import pytest
 
 from tests.conftest import aws_state
-from tests.market_fakes import install_fake_yahoo, session_bars
+from tests.market_fakes import install_fake_yahoo, session_bars, spy_until, write_spy
 from tradebot.clock import FixedClock
 from tradebot.contracts import FetchEvent, PipelineRequest
-from tradebot.errors import DataQualityError, InputValidationError
+from tradebot.errors import DataQualityError, InputValidationError, RetryableError
 from tradebot.pipeline.fetch import fetch_market_data
 from tradebot.pipeline.runtime import Runtime
 from tradebot.settings import get_settings
@@ -50,7 +50,8 @@ def test_live_source_is_archived_then_fetched_incrementally(stack, yahoo):
     # Given nothing archived, when the first run fetches D1
     first = fetch("run-1", as_of=D1.isoformat())
     # then every symbol was downloaded from the lookback start and archived, one object per symbol
-    assert first["tradable"] and first["symbols"] == SYMBOLS and first["source"] == "yfinance"
+    assert first["tradable"] and first["symbols"] == len(SYMBOLS) and first["source"] == "yfinance"
+    assert s3_json(first["quality"])["ok"] == SYMBOLS
     assert sorted(s for s, _ in yahoo.downloads()) == SYMBOLS
     assert all(start == "2021-07-04" for _, start in yahoo.downloads())  # as_of - 3 * 365 days
     keys = aws_state(stack)["DataBucket"]
@@ -72,7 +73,7 @@ def test_live_source_is_archived_then_fetched_incrementally(stack, yahoo):
     # When D2 runs again (a retried step): nothing is downloaded at all
     yahoo.history_calls.clear()
     again = fetch("run-3", as_of=D2.isoformat())
-    assert yahoo.history_calls == [] and again["symbols"] == SYMBOLS
+    assert yahoo.history_calls == [] and again["symbols"] == len(SYMBOLS)
     assert s3_json(again["quality"])["fetch"]["requested"] == 0
 
 
@@ -85,9 +86,9 @@ def test_quality_report_is_in_s3_and_summarized_in_the_result(stack, yahoo):
         "key": f"runs/{D2}/run-q/quality.json",
     }
     report = s3_json(result["quality"])
-    assert report["ok"] == ["AAA"] == result["symbols"]
+    assert report["ok"] == ["AAA"] and result["symbols"] == 1
     assert {(s["symbol"], s["reason"]) for s in report["skipped"]} == {("BBB", "stale"), ("CCC", "no_data")}
-    assert report["skipped"] == result["skipped"]
+    assert len(report["skipped"]) == result["skipped"]
     assert report["expected_last_session"] == str(D2) and report["synthetic"] is False
     assert result["warnings"] == len(report["warnings"])
     obj = boto3.client("s3").get_object(Bucket=result["quality"]["bucket"], Key=result["quality"]["key"])
@@ -102,7 +103,7 @@ def test_too_many_failed_symbols_fail_the_step_and_change_nothing(stack, yahoo):
     assert aws_state(stack) == before
     # a looser threshold for this run lets it go on with what it has
     result = fetch("run-g", as_of=D2.isoformat(), max_failed_fraction=0.7)
-    assert result["symbols"] == ["AAA"]
+    assert result["symbols"] == 1 and s3_json(result["quality"])["ok"] == ["AAA"]
 
 
 def test_a_session_that_has_not_closed_is_refused_for_a_live_source(stack, yahoo):
@@ -122,3 +123,34 @@ def test_no_as_of_on_a_holiday_is_market_closed(stack, yahoo):
     result = fetch_market_data(event, Runtime(settings=get_settings(), clock=holiday_evening))
     assert result.as_of == date(2024, 7, 4) and not result.market_open and not result.tradable
     assert yahoo.history_calls == [] and aws_state(stack)["DataBucket"] == []
+
+
+# --- issue 10 --------------------------------------------------------------------------------------------
+
+
+def test_a_network_failure_is_retried_then_retryable_never_no_data(stack, monkeypatch, tmp_path):
+    # Yahoo unreachable (a connection reset for every ticker): the step used to fail at once with
+    # UnknownSymbolError ("no data" for each ticker); now the backoff runs, then RetryableError, so the
+    # state machine's Retry takes over. Nothing is written.
+    frames = {s: session_bars(D2, 300, seed=i) for i, s in enumerate(SYMBOLS)}
+    yahoo = install_fake_yahoo(monkeypatch, tmp_path, frames, network_failures=10_000)
+    before = aws_state(stack)
+    with pytest.raises(RetryableError, match="network failure"):
+        fetch("run-net", as_of=D2.isoformat())
+    assert len(yahoo.sleeps) == 3 and aws_state(stack) == before  # 4 attempts, 3 backoff sleeps
+
+
+def test_a_short_network_failure_is_absorbed_by_the_backoff(stack, monkeypatch, tmp_path):
+    frames = {s: session_bars(D2, 300, seed=i) for i, s in enumerate(SYMBOLS)}
+    yahoo = install_fake_yahoo(monkeypatch, tmp_path, frames, network_failures=2)
+    result = fetch("run-blip", as_of=D2.isoformat())
+    assert result["tradable"] and result["symbols"] == 3 and len(yahoo.sleeps) == 1
+
+
+def test_only_stale_csv_symbols_is_nothing_to_trade_not_a_failure(stack, tmp_path):
+    # REAL SPY rows that stop in 2019, for an as-of in 2024: stale with the last bar, tradable False
+    directory = write_spy(tmp_path / "old", spy_until("2019-12-31"))
+    result = fetch("run-stale", source=f"csv:{directory}", symbols=["SPY"], as_of="2024-04-18")
+    assert result["market_open"] and not result["tradable"] and result["skipped"] == 1
+    (issue,) = s3_json(result["quality"])["skipped"]
+    assert (issue["symbol"], issue["reason"]) == ("SPY", "stale") and "last bar 2019-12-31" in issue["detail"]

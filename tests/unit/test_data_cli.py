@@ -125,3 +125,36 @@ def test_check_the_sample_passes_and_says_synthetic():
     result = invoke("check", "--source", "sample")
     assert result.exit_code == 0, result.output
     assert "5 ok, 0 skipped" in result.stdout and "SYNTHETIC" in result.stdout
+
+
+# --- issue 10: the reader says what it did (REAL SPY rows from tests/fixtures, modified) ---------------
+
+
+def test_fetch_and_check_print_what_the_reader_did(tmp_path):
+    from tests.market_fakes import spy_until, write_spy
+
+    source = write_spy(
+        tmp_path / "src", [*spy_until("2024-04-18"), "2024-04-18,null,null,null,null,null,null"]
+    )
+    fetched = invoke(
+        "fetch", "--symbols", "SPY", "--source", f"csv:{source}", "--out", str(tmp_path / "out"),
+        "--end", "2024-04-18",
+    )  # fmt: skip
+    assert fetched.exit_code == 0, fetched.output
+    assert "SPY: empty_duplicate_dropped" in fetched.stdout
+    assert read_yahoo_csv(tmp_path / "out" / "SPY.csv")["Close"].iloc[-1] == pytest.approx(499.52)
+    checked = invoke("check", "--source", f"csv:{source}", "--as-of", "2024-04-18", "--json")
+    assert checked.exit_code == 0
+    (warning,) = json.loads(checked.stdout)["warnings"]
+    assert warning["reason"] == "empty_duplicate_dropped" and "2024-04-18" in warning["detail"]
+
+
+def test_check_names_the_last_bar_of_data_that_ended_long_ago(tmp_path):
+    from tests.market_fakes import spy_until, write_spy
+
+    directory = write_spy(tmp_path, spy_until("2019-12-31"))
+    for start in ([], ["--start", "2021-04-19"]):  # all history, or a lookback window it does not reach
+        result = invoke("check", "--source", f"csv:{directory}", "--as-of", "2024-04-18", "--json", *start)
+        assert result.exit_code == 1, result.output
+        (skipped,) = json.loads(result.stdout)["skipped"]
+        assert skipped["reason"] == "stale" and "last bar 2019-12-31" in skipped["detail"]

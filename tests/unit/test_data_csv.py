@@ -14,7 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tradebot.data import BAR_COLUMNS, BarSource, source_from_spec
-from tradebot.data.csv_source import CsvSource, read_yahoo_csv, write_yahoo_csv
+from tradebot.data.bars import DuplicateDatesError, adj_close_missing
+from tradebot.data.csv_source import CsvSource, read_bars_csv, read_yahoo_csv, write_yahoo_csv
 from tradebot.data.sample import SampleSource
 from tradebot.errors import InputValidationError
 
@@ -58,23 +59,41 @@ def test_null_values_become_nan() -> None:
     assert frame.loc["2024-01-02", "Close"] == 1.5
 
 
-def test_missing_adj_close_copies_close_and_extra_columns_are_ignored() -> None:
+def test_missing_adj_close_stays_missing_and_extra_columns_are_ignored() -> None:
+    # issue 10: Adj Close used to be copied from Close, so a total-return backtest silently used Close
     text = "Date, Open, High, Low, Close, Volume, Dividends\n2024-01-02,1,2,0.5,1.5,100,0\n"
     frame = read_yahoo_csv(io.StringIO(text))
     assert list(frame.columns) == list(BAR_COLUMNS)
-    assert frame.loc["2024-01-02", "Adj Close"] == 1.5
+    assert math.isnan(frame.loc["2024-01-02", "Adj Close"]) and adj_close_missing(frame)
+    assert frame.loc["2024-01-02", "Close"] == 1.5
 
 
-def test_unsorted_duplicates_and_tz_offsets() -> None:
+def test_unsorted_identical_duplicates_and_tz_offsets() -> None:
+    text = (
+        "Date,Open,High,Low,Close,Adj Close,Volume\n"
+        "2024-03-11 00:00:00-04:00,3,3,3,3,3,1\n"
+        "2024-03-08 00:00:00-05:00,1,1,1,1,1,1\n"
+        "2024-03-11 00:00:00-04:00,3,3,3,3,3,1\n"
+    )
+    read = read_bars_csv(io.StringIO(text))
+    assert read.frame.index.tolist() == [pd.Timestamp("2024-03-08"), pd.Timestamp("2024-03-11")]
+    assert read.frame["Close"].tolist() == [1.0, 3.0]
+    assert [(n.reason, n.detail) for n in read.notes] == [
+        ("identical_duplicate_dropped", "dropped identical duplicate row(s) of 2024-03-11")
+    ]
+
+
+def test_conflicting_duplicates_are_refused_not_resolved() -> None:
+    # issue 10: "the last row of a date wins" is gone: which copy is right cannot be known
     text = (
         "Date,Open,High,Low,Close,Adj Close,Volume\n"
         "2024-03-11 00:00:00-04:00,2,2,2,2,2,1\n"
         "2024-03-08 00:00:00-05:00,1,1,1,1,1,1\n"
         "2024-03-11 00:00:00-04:00,3,3,3,3,3,1\n"
     )
-    frame = read_yahoo_csv(io.StringIO(text))
-    assert frame.index.tolist() == [pd.Timestamp("2024-03-08"), pd.Timestamp("2024-03-11")]
-    assert frame["Close"].tolist() == [1.0, 3.0]  # the last row of a duplicated date wins
+    with pytest.raises(DuplicateDatesError, match=r"conflicting rows .*: 2024-03-11") as info:
+        read_yahoo_csv(io.StringIO(text))
+    assert info.value.dates == [date(2024, 3, 11)]
 
 
 @pytest.mark.parametrize(

@@ -157,6 +157,35 @@ def test_unsorted_duplicated_tz_aware_input_is_normalized(cal: TradingCalendar) 
     pd.testing.assert_frame_equal(report.ok["X"], frame[list(BAR_COLUMNS)])
 
 
+def test_conflicting_duplicates_skip_the_symbol(cal: TradingCalendar) -> None:
+    # issue 10: the last row of a date no longer wins
+    frame = make_bars(AS_OF)
+    other = frame.iloc[[-1]] * 1.1
+    reason, detail = only_issue(check_bars({"X": pd.concat([frame, other])}, AS_OF, cal))
+    assert reason == "duplicate_dates" and "2024-07-05" in detail
+
+
+def test_an_empty_duplicate_is_dropped_with_a_warning(cal: TradingCalendar) -> None:
+    frame = make_bars(AS_OF)
+    empty = frame.iloc[[-1]].copy()
+    empty.loc[:, :] = np.nan
+    report = check_bars({"X": pd.concat([frame, empty])}, AS_OF, cal)
+    pd.testing.assert_frame_equal(report.ok["X"], frame[list(BAR_COLUMNS)])
+    assert [w.reason for w in report.warnings] == ["empty_duplicate_dropped"]
+
+
+def test_a_missing_adj_close_does_not_skip_the_symbol(cal: TradingCalendar) -> None:
+    frame = make_bars(AS_OF)
+    frame["Adj Close"] = np.nan  # how a source without Adj Close represents it
+    report = check_bars({"X": frame, "Y": make_bars(AS_OF).drop(columns=["Adj Close"])}, AS_OF, cal)
+    assert sorted(report.ok) == ["X", "Y"] and report.issues == []
+    assert [(w.symbol, w.reason) for w in report.warnings] == [
+        ("X", "adj_close_missing"),
+        ("Y", "adj_close_missing"),
+    ]
+    assert report.ok["Y"]["Adj Close"].isna().all()  # never copied from Close
+
+
 def test_sample_data_passes(cal: TradingCalendar) -> None:
     src = SampleSource()
     result = src.load(src.default_symbols() or [], None, date(2025, 12, 30))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 from collections.abc import Sequence
@@ -256,13 +257,16 @@ def test_http_429_from_requests_or_curl_is_a_rate_limit() -> None:
     assert not is_rate_limit(ValueError("Too Many Requests"))  # never by message text
 
 
-def test_a_persistent_network_error_fails_only_its_batch_after_retries() -> None:
+def test_a_persistent_network_error_raises_retryable_error_after_the_backoff() -> None:
+    # issue 10: a network failure used to fail its batch's symbols ("download failed"), so the run went on
+    # without them or failed at once (UnknownSymbolError); an outage is now retried by the state machine
     symbols = ["AAA", "BBB", "CCC"]
     fake = FakeDownload({s: ticker_frame(s) for s in symbols}, raise_for={"CCC"})
     src, sleeps = source(fake, batch_size=2, max_attempts=3)
-    result = src.load(symbols, None, date(2024, 3, 12))
-    assert set(result.frames) == {"AAA", "BBB"}
-    assert result.failures == {"CCC": "download failed: ConnectionError: connection reset by peer"}
+    with pytest.raises(RetryableError, match=r"network failure \(ConnectionError: connection reset") as info:
+        src.load(symbols, None, date(2024, 3, 12))
+    assert "after 3 attempts (symbols CCC..CCC)" in str(info.value)
+    assert isinstance(info.value.__cause__, ConnectionError)
     assert [t for t, _ in fake.calls] == [["AAA", "BBB"], ["CCC"], ["CCC"], ["CCC"]]
     assert len(sleeps.delays) == 2
 
@@ -317,15 +321,138 @@ class FakeTicker:
 def test_real_yfinance_download_assembly(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(yfinance.multi, "Ticker", FakeTicker)
     src = YFinanceSource(download=yfinance_download, sleep=Sleeps(), rng=random.Random(1))
-    result = src.load(["AAA", "GONE", "BBB", "BROKEN"], date(2024, 3, 1), date(2024, 3, 12))
+    result = src.load(["AAA", "GONE", "BBB"], date(2024, 3, 1), date(2024, 3, 12))
     assert set(result.frames) == {"AAA", "BBB"}
-    # a failure yfinance swallowed is reported with the reason it logged
-    assert result.failures == {
-        "GONE": "no data",
-        "BROKEN": "no data: ConnectionError('connection reset by peer')",
-    }
+    assert result.failures == {"GONE": "no data"}  # Yahoo answered: nothing for this ticker
     assert result.frames["AAA"].index.tolist() == list(pd.to_datetime(DATES))
     assert result.frames["AAA"]["Volume"].tolist() == [5000.0, 6000.0, 7000.0, 8000.0]
+
+
+def test_a_network_error_yfinance_swallowed_is_retried_then_retryable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # issue 10: yfinance logs "['BROKEN']: ConnectionError('connection reset by peer')" and returns an
+    # empty column; that used to become "no data: ConnectionError(...)" for the ticker
+    monkeypatch.setattr(yfinance.multi, "Ticker", FakeTicker)
+    sleeps = Sleeps()
+    src = YFinanceSource(download=yfinance_download, sleep=sleeps, rng=random.Random(1), max_attempts=3)
+    with pytest.raises(RetryableError, match="network failure") as info:
+        src.load(["AAA", "GONE", "BROKEN"], date(2024, 3, 1), date(2024, 3, 12))
+    assert isinstance(info.value.__cause__, yfs.YahooNetworkError)
+    assert info.value.__cause__.failures == {"BROKEN": "ConnectionError('connection reset by peer')"}
+    assert len(sleeps.delays) == 2  # the README's backoff: attempts 1..3, then the state machine's Retry
+
+
+class FlakyTicker(FakeTicker):
+    calls = 0
+
+    def history(self, **kwargs: Any) -> pd.DataFrame:
+        FlakyTicker.calls += 1
+        if FlakyTicker.calls == 1:
+            raise TimeoutError("read timed out")
+        return super().history(**kwargs)
+
+
+def test_a_transient_network_error_yfinance_swallowed_is_retried(monkeypatch: pytest.MonkeyPatch) -> None:
+    FlakyTicker.calls = 0
+    monkeypatch.setattr(yfinance.multi, "Ticker", FlakyTicker)
+    sleeps = Sleeps()
+    src = YFinanceSource(download=yfinance_download, sleep=sleeps, rng=random.Random(1))
+    result = src.load(["AAA"], date(2024, 3, 1), date(2024, 3, 12))
+    assert list(result.frames) == ["AAA"] and result.failures == {} and len(sleeps.delays) == 1
+
+
+def test_a_dns_failure_at_the_transport_is_a_network_failure_not_no_data(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The real yfinance.download and Ticker.history, with only the HTTP transport failing: yfinance 1.x
+    # logs "possibly delisted; no timezone found" for the ticker; the transport's exception says otherwise.
+    import yfinance.cache
+    from curl_cffi import requests as curl
+
+    urls: list[str] = []
+
+    def unreachable(self: Any, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        urls.append(url)
+        raise curl.exceptions.DNSError(
+            "Failed to perform, curl: (6) Could not resolve host: query2.finance.yahoo.com"
+        )
+
+    monkeypatch.setattr(curl.Session, "request", unreachable)
+    monkeypatch.setattr(yfinance.cache, "get_tz_cache", lambda: yfinance.cache._TzCacheDummy())
+    monkeypatch.setattr(yfinance.multi, "Ticker", yfinance.Ticker)
+    with pytest.raises(yfs.YahooNetworkError) as info:
+        yfinance_download(["SPY"], start="2024-03-01", end="2024-03-13", progress=False, threads=False)
+    assert set(info.value.failures) == {"SPY"} and "DNSError" in info.value.failures["SPY"]
+    assert any("/finance/chart/SPY" in u for u in urls)  # the request went through the recording session
+    sleeps = Sleeps()
+    src = YFinanceSource(download=yfinance_download, sleep=sleeps, rng=random.Random(3), max_attempts=2)
+    with pytest.raises(RetryableError, match="network failure"):
+        src.load(["SPY"], date(2024, 3, 1), date(2024, 3, 12))
+    assert len(sleeps.delays) == 1
+
+
+def test_transport_recording_by_ticker() -> None:
+    class Response:
+        def __init__(self, status: int) -> None:
+            self.status_code = status
+
+    class Session:
+        def __init__(self) -> None:
+            self.answers: dict[str, Any] = {}
+
+        def request(self, method: str, url: str, **kwargs: Any) -> Any:
+            answer = self.answers[url]
+            if isinstance(answer, Exception):
+                raise answer
+            return answer
+
+    transport = yfs._Transport()
+    session = transport.wrap(Session())
+    base = "https://query2.finance.yahoo.com"
+    session.answers = {
+        f"{base}/v8/finance/chart/BRK-B": ConnectionError("reset"),
+        f"{base}/v8/finance/chart/SPY": Response(503),
+        f"{base}/v8/finance/chart/GONE": Response(404),
+        f"{base}/v10/finance/quoteSummary/QQQ": TimeoutError("timed out"),
+        "https://fc.yahoo.com": ConnectionError("cookie host down"),
+        f"{base}/v8/finance/chart/BAD": ValueError("not a network error"),
+    }
+    for url in session.answers:
+        with contextlib.suppress(Exception):
+            session.request(method="GET", url=url)
+    assert transport.failures == {
+        "BRK-B": "ConnectionError: reset",
+        "SPY": "HTTP 503",
+        "QQQ": "TimeoutError: timed out",
+    }
+
+
+@pytest.mark.parametrize(
+    ("reason", "network"),
+    [
+        ("ConnectionError('connection reset by peer')", True),
+        ("curl_cffi.requests.exceptions.DNSError('Could not resolve host')", True),
+        ("ReadTimeout(ReadTimeoutError(...))", True),
+        ("YFTzMissingError('possibly delisted; no timezone found')", False),
+        ("possibly delisted; no price data found  (1d 2024-03-01 -> 2024-03-13)", False),
+        ("YFPricesMissingError('Connection reset mentioned in a message')", False),  # never by message
+    ],
+)
+def test_is_network_reason_by_class_name(reason: str, network: bool) -> None:
+    assert yfs.is_network_reason(reason) is network
+
+
+def test_duplicate_dates_in_yahoos_answer() -> None:
+    frame = ticker_frame("AAA")
+    identical = pd.concat([frame, frame.iloc[[-1]]])
+    conflicting = pd.concat([frame, frame.iloc[[-1]] * 1.1])
+    result = source(FakeDownload({"AAA": identical, "BBB": conflicting}, shape="ticker"))[0].load(
+        ["AAA", "BBB"], None, date(2024, 3, 12)
+    )
+    assert list(result.frames) == ["AAA"] and len(result.frames["AAA"]) == 4
+    assert [(w.symbol, w.reason) for w in result.warnings] == [("AAA", "identical_duplicate_dropped")]
+    assert result.code("BBB") == "duplicate_dates" and "2024-03-12" in result.failures["BBB"]
 
 
 def test_rate_limit_swallowed_by_yfinance_is_raised_again(

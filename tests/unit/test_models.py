@@ -33,7 +33,7 @@ def test_malformed_events_raise_input_validation_error(event, fragment):
 def test_optimize_event_requires_its_batchs_bars_pointer():
     batch = {"batch": 0, "symbols": ["SPY"]}
     event = {"run_id": "r", "as_of": "2025-06-02", "strategy": "sma_crossover", "batch": batch}
-    with pytest.raises(InputValidationError, match="batch.bars"):
+    with pytest.raises(InputValidationError, match=r"batch\.bars"):
         parse_event(OptimizeEvent, event)
 
 

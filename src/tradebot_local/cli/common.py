@@ -15,7 +15,7 @@ wide_out = Console()
 """Standard output for the research tables: 150 columns when piped or captured, so they do not wrap."""
 if not wide_out.is_terminal:
     wide_out.width = 150
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # an error message is one line, whatever the width
 """Standard error: errors, notes, progress."""
 
 SYNTHETIC_NOTE = "[yellow]SYNTHETIC sample data, not real prices[/yellow]"

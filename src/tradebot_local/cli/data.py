@@ -24,7 +24,10 @@ def register(app: typer.Typer) -> None:
     ``fetch`` keeps a directory of Yahoo-format ``SYMBOL.csv`` files up to date, incrementally (only bars
     newer than a file holds are requested), in the source's batches, with a progress bar; the directory is
     then a source for every other command (``--source csv:DIR``). ``check`` runs the pipeline's quality gate
-    on a source and prints the report (exit code 1 when a symbol would be skipped).
+    on a source and prints the report (exit code 1 when a symbol would be skipped): the skipped symbols with
+    their reason (``stale`` with the last bar, ``duplicate_dates``, ``unreadable`` naming the file and row,
+    ...) and the warnings, including what the source's reader did (``empty_duplicate_dropped``,
+    ``intraday_aggregated``, ``adj_close_missing``, ...). Both print what the reader did.
     """
     app.add_typer(data_app, name="data")
 
@@ -189,6 +192,10 @@ def _print_fetch(results: list[Any], store: Any, synthetic: bool) -> int:
                 failed += 1
                 table.add_row(symbol, "", "", "", "", f"[red]failed[/red]: {reason}")
     out.print(table)
+    for result in results:  # what the source's reader did (dropped duplicates, aggregated intraday rows)
+        for warning in result.warnings:
+            if warning.reason != "fetch_failed":
+                out.print(f"[yellow]{warning.symbol}: {warning.reason}[/yellow]: {warning.detail}")
     note = f"  ({SYNTHETIC_NOTE})" if synthetic else ""
     out.print(f"Use it with [bold]--source csv:{store.name}[/bold]{note}")
     return failed

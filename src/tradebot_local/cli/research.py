@@ -14,7 +14,15 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-from tradebot_local.cli.common import SYNTHETIC_NOTE, fail, fail_error, parse_date, print_json, wide_out
+from tradebot_local.cli.common import (
+    SYNTHETIC_NOTE,
+    err,
+    fail,
+    fail_error,
+    parse_date,
+    print_json,
+    wide_out,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -67,32 +75,44 @@ class Loaded:
 def load_bars(data: str, symbol: str | None, start: str | None, end: str | None) -> Loaded:
     """One symbol's bars from ``--data``, between ``start`` and ``end``.
 
-    ``--data`` is ``csv:FILE`` (a Yahoo-format CSV: Date,Open,High,Low,Close,Adj Close,Volume), ``csv:DIR``
-    with ``--symbol`` (DIR/SYMBOL.csv), ``sample`` (synthetic SYN-A..E, ``--symbol`` defaults to SYN-A) or
-    ``yfinance`` with ``--symbol`` (needs the internet).
+    ``--data`` is ``csv:FILE`` (a Yahoo-format CSV: Date,Open,High,Low,Close,Adj Close,Volume; the symbol
+    is the file name without ``.csv``/``.csv.gz``: ``BRK.B.csv`` is BRK.B), ``csv:DIR`` with ``--symbol``
+    (DIR/SYMBOL.csv), ``sample`` (synthetic SYN-A..E, ``--symbol`` defaults to SYN-A) or ``yfinance``
+    with ``--symbol`` (needs the internet). The files are read strictly (tradebot.data.csv_source); what
+    the reader did (dropped duplicates, aggregated intraday rows) is printed on stderr.
     """
-    from tradebot.data import slice_bars, source_from_spec
-    from tradebot.data.csv_source import read_yahoo_csv
+    from tradebot.data import LoadResult, source_from_spec
+    from tradebot.data.csv_source import load_file, read_bars_csv, symbol_of_file
 
     first, last = parse_date(start, "--start"), parse_date(end, "--end")
     spec = data.strip()
     if spec.lower().startswith("csv:") and Path(spec[4:]).expanduser().is_file():
         path = Path(spec[4:]).expanduser()
-        frame = slice_bars(read_yahoo_csv(path), first, last or FAR_FUTURE)
-        name = (symbol or path.name.split(".")[0]).upper()
-        return _checked(Loaded(frame, name, f"csv:{path}", False), first, last)
-    source = source_from_spec(spec)
-    if symbol is None:
-        if source.name != "sample":
-            choices = source.default_symbols()
-            hint = f" (available: {', '.join(choices)})" if choices else ""
-            raise UsageError(f"--symbol is needed with --data {spec}{hint}")
-        symbol = "SYN-A"
-    name = symbol.strip().upper()
-    loaded = source.load([name], first, last or (date.today() if source.live else FAR_FUTURE))
+        name = (symbol or symbol_of_file(path.name) or path.stem).strip().upper()
+        loaded = LoadResult()
+        load_file(loaded, name, lambda: read_bars_csv(path), path.name, first, last or FAR_FUTURE)
+        source_name, synthetic = f"csv:{path}", False
+    else:
+        source = source_from_spec(spec)
+        if symbol is None:
+            if source.name != "sample":
+                choices = source.default_symbols()
+                hint = f" (available: {', '.join(choices)})" if choices else ""
+                raise UsageError(f"--symbol is needed with --data {spec}{hint}")
+            symbol = "SYN-A"
+        name = symbol.strip().upper()
+        loaded = source.load([name], first, last or (date.today() if source.live else FAR_FUTURE))
+        source_name, synthetic = source.name, source.synthetic
+    for warning in loaded.warnings:
+        err.print(f"[yellow]{warning.symbol}: {warning.reason}[/yellow]: {escape(warning.detail)}")
     if name not in loaded.frames:
-        raise UsageError(f"{name}: {loaded.failures.get(name, 'no data')}")
-    return _checked(Loaded(loaded.frames[name], name, source.name, source.synthetic), first, last)
+        reason = loaded.failures.get(name, "no data")
+        if reason.startswith("unreadable CSV: "):
+            from tradebot.errors import InputValidationError
+
+            raise InputValidationError(reason.removeprefix("unreadable CSV: "))
+        raise UsageError(f"{name}: {loaded.code(name)}: {reason}")
+    return _checked(Loaded(loaded.frames[name], name, source_name, synthetic), first, last)
 
 
 def _checked(loaded: Loaded, first: date | None, last: date | None) -> Loaded:

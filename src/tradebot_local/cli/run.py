@@ -97,7 +97,12 @@ def invoke(
         payload = json.loads(event.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         raise fail(f"[red]cannot read event {event}[/red]: {exc}") from None
-    ok, result = invoke_function(function, payload)
+    from tradebot.errors import TradebotError
+
+    try:
+        ok, result = invoke_function(function, payload)
+    except TradebotError as exc:
+        raise fail_error(exc) from None
     print_json(result)
     if not ok:
         raise typer.Exit(1)

@@ -7,6 +7,13 @@ bars in the convention of :mod:`tradebot.data.bars`.
 
 A *live* source (``live = True``: yfinance) is a remote provider of current data: the pipeline fronts it
 with the incremental S3 archive (:mod:`tradebot.data.archive`) and refuses a session that has not closed.
+
+A source says what it did (:class:`LoadResult`): the bars of each symbol that loaded, a reason per
+symbol that did not (with a short code: ``no_data`` unless said otherwise; ``stale`` when the symbol's
+data exists but ends before the requested range; ``duplicate_dates``; ``unreadable``; ...), and warnings
+about what its reader changed (dropped duplicate rows, intraday rows aggregated), which reach the run's
+quality report. Codes in :data:`QUALITY_CODES` mean "the data exists but cannot be used": the symbol is
+skipped like a quality-gate skip and does not count as a load failure.
 """
 
 from __future__ import annotations
@@ -18,7 +25,15 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import pandas as pd
 
-from tradebot.data.bars import BAR_COLUMNS, PRICE_COLUMNS, empty_bars, normalize_bars, slice_bars
+from tradebot.contracts import SymbolIssue
+from tradebot.data.bars import (
+    BAR_COLUMNS,
+    PRICE_COLUMNS,
+    BarsNote,
+    empty_bars,
+    normalize_bars,
+    slice_bars,
+)
 from tradebot.errors import InputValidationError
 
 if TYPE_CHECKING:
@@ -27,6 +42,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BAR_COLUMNS",
     "PRICE_COLUMNS",
+    "QUALITY_CODES",
     "BarSource",
     "LoadResult",
     "default_as_of",
@@ -39,12 +55,56 @@ __all__ = [
 VALID_SPECS = '"sample", "yfinance", "csv:DIR" (a directory of SYMBOL.csv files) or "s3://bucket/prefix"'
 
 
+NO_DATA = "no_data"
+STALE = "stale"
+DUPLICATE_DATES = "duplicate_dates"
+UNREADABLE = "unreadable"
+# The symbol's data exists but cannot be used: skipped with this reason, never counted as a load failure.
+QUALITY_CODES = frozenset({STALE, DUPLICATE_DATES})
+
+
 @dataclass
 class LoadResult:
-    """Bars per symbol that loaded, and a reason text per symbol that did not."""
+    """Bars per symbol that loaded, a reason text per symbol that did not (with its code in ``codes``;
+    absent: ``no_data``), and warnings about what the reader did to the data it kept."""
 
     frames: dict[str, pd.DataFrame] = field(default_factory=dict)
     failures: dict[str, str] = field(default_factory=dict)
+    codes: dict[str, str] = field(default_factory=dict)
+    warnings: list[SymbolIssue] = field(default_factory=list)
+
+    def fail(self, symbol: str, detail: str, code: str = NO_DATA) -> None:
+        self.failures[symbol] = detail
+        self.frames.pop(symbol, None)
+        if code == NO_DATA:
+            self.codes.pop(symbol, None)
+        else:
+            self.codes[symbol] = code
+
+    def code(self, symbol: str) -> str:
+        """The failure code of ``symbol`` (``no_data`` unless the source said otherwise)."""
+        return self.codes.get(symbol, NO_DATA)
+
+    def note(self, symbol: str, notes: Sequence[BarsNote], where: str = "") -> None:
+        """Record what a reader did to ``symbol``'s data as warnings."""
+        prefix = f"{where}: " if where else ""
+        self.warnings.extend(
+            SymbolIssue(symbol=symbol, reason=n.reason, detail=prefix + n.detail) for n in notes
+        )
+
+    def place(self, symbol: str, full: pd.DataFrame, start: date | None, end: date, where: str) -> None:
+        """Put the rows of ``full`` (a symbol's whole history) within ``start..end`` in ``frames``; none
+        there: ``stale`` when the history ends before ``start`` (naming its last bar), else ``no_data``."""
+        frame = slice_bars(full, start, end)
+        if not frame.empty:
+            self.frames[symbol] = frame
+        elif len(full) and start is not None and full.index[-1] < pd.Timestamp(start):
+            last = full.index[-1].date()
+            self.fail(
+                symbol, f"last bar {last}: {where} ends before the requested range {start}..{end}", STALE
+            )
+        else:
+            self.fail(symbol, f"no data: {where} has no bars in the requested range")
 
 
 @runtime_checkable

@@ -26,7 +26,10 @@ How an update works (:func:`update_history`, then :func:`save_history`):
   dividend re-adjusts every earlier bar): the symbol's whole stored range is requested again and
   replaces the stored bars (warning ``history_restated``);
 * when the source fails for a symbol the store has, the stored bars are used (warning ``fetch_failed``)
-  and the quality gate decides (usually ``stale``).
+  and the quality gate decides (usually ``stale``); stored bars that all end before the requested range
+  make the symbol ``stale`` (its last stored bar named), not "no data";
+* what the source's reader did (dropped duplicates, aggregated intraday rows) is kept as warnings, and its
+  failure codes (``stale``, ``duplicate_dates``, ...) are kept with the failures.
 
 Nothing is written by :func:`update_history`: :func:`save_history` writes the symbols that changed, so a
 run that fails its checks changes nothing. History only grows forward: bars before the stored first bar
@@ -50,7 +53,7 @@ import numpy as np
 import pandas as pd
 
 from tradebot.contracts import SymbolIssue
-from tradebot.data import BarSource, LoadResult
+from tradebot.data import NO_DATA, STALE, BarSource, LoadResult
 from tradebot.data.bars import BAR_COLUMNS, normalize_bars, slice_bars
 from tradebot.data.csv_source import read_yahoo_csv, write_yahoo_csv
 from tradebot.errors import InputValidationError, RetryableError
@@ -181,13 +184,23 @@ class SymbolUpdate:
 class HistoryResult:
     frames: dict[str, pd.DataFrame] = field(default_factory=dict)  # sliced to [start, end]
     failures: dict[str, str] = field(default_factory=dict)
+    codes: dict[str, str] = field(default_factory=dict)  # failure codes other than no_data
     warnings: list[SymbolIssue] = field(default_factory=list)
     updates: dict[str, SymbolUpdate] = field(default_factory=dict)
     changed: dict[str, pd.DataFrame] = field(default_factory=dict)  # full new history, to be saved
     source_calls: int = 0
+    # stored symbols the source answered have no newer bars (its code ``stale``): not an outage
+    ended_at_source: set[str] = field(default_factory=set)
 
     def as_load_result(self) -> LoadResult:
-        return LoadResult(frames=self.frames, failures=self.failures)
+        return LoadResult(
+            frames=self.frames, failures=self.failures, codes=dict(self.codes), warnings=list(self.warnings)
+        )
+
+    def fail(self, symbol: str, reason: str, code: str = NO_DATA) -> None:
+        self.failures[symbol] = reason
+        if code != NO_DATA:
+            self.codes[symbol] = code
 
     @property
     def new_bars(self) -> int:
@@ -281,8 +294,15 @@ def update_history(
         if frame is None or symbol in result.failures:
             continue
         window = slice_bars(frame, start, end)
-        if window.empty:
-            stored_range = f"{frame.index[0].date()}..{frame.index[-1].date()}"
+        stored_range = f"{frame.index[0].date()}..{frame.index[-1].date()}"
+        if window.empty and start is not None and frame.index[-1] < pd.Timestamp(start):
+            result.fail(
+                symbol,
+                f"last bar {frame.index[-1].date()}: the stored bars ({stored_range}) end before the "
+                f"requested range {start}..{end}",
+                STALE,
+            )
+        elif window.empty:
             result.failures[symbol] = f"no data: the stored bars ({stored_range}) have none in {start}..{end}"
         else:
             result.frames[symbol] = window[list(BAR_COLUMNS)]
@@ -314,15 +334,18 @@ def _apply(
 ) -> list[str]:
     """Merge one request's bars into ``history``; returns the symbols whose history was restated."""
     restated: list[str] = []
+    result.warnings.extend(w for w in loaded.warnings if w.symbol in group)
     for symbol in group:
         fresh = loaded.frames.get(symbol)
         old = history.get(symbol)
         if fresh is None or len(fresh) == 0:
             reason = loaded.failures.get(symbol, "no data")
             if old is None:
-                result.failures[symbol] = reason
+                result.fail(symbol, reason, loaded.code(symbol))
             else:
                 result.warnings.append(_fetch_failed(symbol, f"stored bars used: {reason}"))
+                if loaded.code(symbol) == STALE:
+                    result.ended_at_source.add(symbol)
             continue
         fresh = normalize_bars(fresh)
         if old is None:

@@ -1,31 +1,73 @@
 """Bars from a directory of Yahoo-format CSV files (``csv:DIR``), one ``SYMBOL.csv`` per symbol (or
-``SYMBOL.csv.gz``, gzip-compressed, as in the S3 bar archive; a plain ``.csv`` wins if both exist).
+``SYMBOL.csv.gz``, gzip-compressed, as in the S3 bar archive; a plain ``.csv`` wins if both exist). The
+symbol is the file name without ``.csv``/``.csv.gz``, upper-cased: ``BRK.B.csv`` is ``BRK.B``.
 
-Format: header ``Date,Open,High,Low,Close,Adj Close,Volume``; dates ``YYYY-MM-DD`` (a time or UTC offset
-after the date, as ``DataFrame.to_csv`` writes for a tz-aware index, is ignored: the date is the bar's);
-``null`` or empty means missing (NaN); "Adj Close" may be absent (copied from Close); a missing trailing
-newline, extra columns, column-name whitespace and unsorted or duplicated dates are tolerated.
+The reader is strict, and says what it did (:func:`read_bars_csv` returns the bars and notes; the
+sources turn the notes into quality-report warnings):
+
+* **Header** ``Date,Open,High,Low,Close,Adj Close,Volume`` (column-name whitespace and extra columns are
+  ignored). ``null``/``NaN``/``N/A`` or empty means missing (NaN); a missing trailing newline and
+  unsorted rows are fine.
+* **Adj Close** may be absent: it is then an all-NaN column (:func:`tradebot.data.bars.adj_close_missing`),
+  never a copy of Close, so a total-return adjustment refuses the file instead of silently using Close.
+* **Dates**: one format for the whole column, never guessed row by row. By default ISO ``YYYY-MM-DD``,
+  optionally followed by a time and a UTC offset (``2024-04-15 09:30:00-04:00``, as ``DataFrame.to_csv``
+  writes a tz-aware index); every row must have the same shape (date only, date and time, or date, time
+  and offset). ``date_format=`` (a ``strptime`` format) names another format for the whole column. A
+  value that does not parse (``03/04/2024`` in an ISO column) raises InputValidationError naming the file
+  and the row (line number and text). A daily row's date is the date written (a daily bar stamped
+  ``2024-03-11 00:00:00-04:00`` is 11 March, in whatever zone the writer used); intraday rows with an
+  offset are converted to New York time, so each belongs to its exchange-local date.
+* **Duplicate dates** (:func:`tradebot.data.bars.dedupe_dates`): an empty duplicate (every value
+  missing) is dropped, and so are identical duplicates, each with a note (``empty_duplicate_dropped``,
+  ``identical_duplicate_dropped``); duplicates with different values raise
+  :class:`~tradebot.data.bars.DuplicateDatesError` (the source skips the symbol: ``duplicate_dates``).
+* **Intraday rows** (no row stamped at midnight and several rows on a date, e.g. hourly bars) are
+  aggregated into true daily bars: first Open, highest High, lowest Low, last Close and Adj Close, summed
+  Volume (note ``intraday_aggregated``). For an NYSE session, rows outside its regular hours (by the
+  calendar, early closes included; times with an offset are converted to New York time for this) are
+  left out (note ``extended_hours_dropped``), and a day whose rows do not cover the session from its
+  open to its close is dropped, never passed on as a partial bar (note ``partial_day_dropped``; the
+  bar interval is the smallest step between two rows of a day).
 """
 
 from __future__ import annotations
 
 import io
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import date
+from functools import partial
 from pathlib import Path
 from typing import IO
 
+import numpy as np
 import pandas as pd
 
-from tradebot.data import LoadResult
-from tradebot.data.bars import BAR_COLUMNS, format_rows, normalize_bars, slice_bars
+from tradebot.data import DUPLICATE_DATES, UNREADABLE, LoadResult
+from tradebot.data.bars import (
+    BAR_COLUMNS,
+    BarsNote,
+    DuplicateDatesError,
+    dedupe_dates,
+    format_rows,
+    list_dates,
+    normalize_bars,
+)
 from tradebot.errors import InputValidationError
 
 NA_VALUES = ["null", "NULL", "Null", "NaN", "nan", "N/A", ""]
 # A directory holding generated data says so with this file (``tradebot data fetch --source sample`` writes
 # it): its bars are then labelled synthetic wherever they are used, like the sample's.
 SYNTHETIC_MARKER = "SYNTHETIC.txt"
+EXCHANGE_TZ = "America/New_York"
+_ISO = (
+    r"^(?P<date>\d{4}-\d{2}-\d{2})"
+    r"(?:[T ](?P<time>\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?))?"
+    r"(?P<tz>Z|[+-]\d{2}:?\d{2})?$"
+)
+_SHAPES = {0: "YYYY-MM-DD", 2: "YYYY-MM-DD HH:MM[:SS]", 3: "YYYY-MM-DD HH:MM[:SS]+HH:MM"}
 
 
 def mark_synthetic(directory: str | os.PathLike[str], origin: str) -> None:
@@ -36,39 +78,207 @@ def mark_synthetic(directory: str | os.PathLike[str], origin: str) -> None:
     )
 
 
-def read_yahoo_csv(path: str | os.PathLike[str] | IO[str] | IO[bytes]) -> pd.DataFrame:
-    """Read one Yahoo-format CSV into the bars convention; raise InputValidationError if unreadable."""
+@dataclass
+class CsvBars:
+    """One file's bars (bars convention) and what the reader did to get them."""
+
+    frame: pd.DataFrame
+    notes: list[BarsNote] = field(default_factory=list)
+
+
+def read_yahoo_csv(
+    path: str | os.PathLike[str] | IO[str] | IO[bytes], *, date_format: str | None = None
+) -> pd.DataFrame:
+    """Read one Yahoo-format CSV into the bars convention; raise InputValidationError if unreadable
+    (the notes of :func:`read_bars_csv` are not returned)."""
+    return read_bars_csv(path, date_format=date_format).frame
+
+
+def read_bars_csv(
+    path: str | os.PathLike[str] | IO[str] | IO[bytes], *, date_format: str | None = None
+) -> CsvBars:
+    """Read one Yahoo-format CSV strictly (see the module docstring); raise InputValidationError
+    (:class:`~tradebot.data.bars.DuplicateDatesError` for conflicting duplicates) if it cannot be used."""
     label = str(path) if isinstance(path, str | os.PathLike) else getattr(path, "name", "<stream>")
     try:
-        raw = pd.read_csv(path, na_values=NA_VALUES, keep_default_na=False, dtype=str, skipinitialspace=True)
+        raw = pd.read_csv(
+            path,
+            na_values=NA_VALUES,
+            keep_default_na=False,
+            dtype=str,
+            skipinitialspace=True,
+            skip_blank_lines=False,
+        )
     except (OSError, EOFError, ValueError, pd.errors.ParserError) as exc:
         raise InputValidationError(f"{label}: not a readable CSV ({exc})") from None
     raw.columns = [str(c).strip() for c in raw.columns]
     if "Date" not in raw.columns:
         raise InputValidationError(f"{label}: no Date column (expected {','.join(('Date', *BAR_COLUMNS))})")
-    dates = _parse_dates(raw["Date"], label)
-    values = raw.drop(columns=["Date"])
+    lines = np.arange(len(raw)) + 2  # the header is line 1
+    blank = raw.isna().all(axis=1).to_numpy()
+    raw, lines = raw.loc[~blank].reset_index(drop=True), lines[~blank]
+    wall, utc = _parse_dates(raw["Date"], lines, label, date_format)
+    notes: list[BarsNote] = []
     try:
-        numeric = values.apply(lambda col: pd.to_numeric(col.str.strip(), errors="raise"))
-        numeric.index = dates
-        return normalize_bars(numeric)
+        numeric = pd.DataFrame(
+            {
+                c: pd.to_numeric(raw[c].str.strip(), errors="raise").to_numpy(dtype=np.float64)
+                for c in BAR_COLUMNS
+                if c in raw.columns
+            },
+            index=wall,
+        )
+        if _is_intraday(wall):
+            frame = _daily_from_intraday(numeric, utc, notes)
+        else:
+            frame = normalize_bars(numeric, notes)
+    except DuplicateDatesError as exc:
+        raise DuplicateDatesError(f"{label}: {exc}", exc.dates) from None
     except KeyError as exc:
         raise InputValidationError(f"{label}: {exc.args[0]}") from None
     except (ValueError, TypeError) as exc:
         raise InputValidationError(f"{label}: non-numeric value ({exc})") from None
+    return CsvBars(frame, notes)
 
 
-def _parse_dates(col: pd.Series, label: str) -> pd.DatetimeIndex:
-    text = col.astype(str).str.strip()
-    try:
-        return pd.DatetimeIndex(pd.to_datetime(text.str.slice(0, 10), format="%Y-%m-%d"))
-    except (ValueError, TypeError):
-        pass
-    try:  # another unambiguous format pandas understands (e.g. 2024/01/02)
-        parsed = pd.DatetimeIndex(pd.to_datetime(text, format="mixed"))
-    except (ValueError, TypeError) as exc:
-        raise InputValidationError(f"{label}: unreadable Date ({exc})") from None
-    return parsed.tz_localize(None) if parsed.tz is not None else parsed
+def _row_error(label: str, lines: np.ndarray, text: pd.Series, i: int, expected: str) -> InputValidationError:
+    return InputValidationError(
+        f"{label}: unreadable Date on line {int(lines[i])}: {text.iloc[i]!r} (expected {expected} in every "
+        "row: one format for the whole column, never guessed row by row)"
+    )
+
+
+def _parse_dates(
+    col: pd.Series, lines: np.ndarray, label: str, date_format: str | None
+) -> tuple[pd.DatetimeIndex, pd.DatetimeIndex | None]:
+    """The rows' wall-clock timestamps (tz-naive) and, when the column carries UTC offsets, the same
+    instants in UTC (naive); raise naming the first row that does not fit the column's one format."""
+    text = col.fillna("").astype(str).str.strip()
+    if len(text) == 0:
+        return pd.DatetimeIndex([], dtype="datetime64[us]"), None
+    if date_format is not None:
+        parsed = pd.to_datetime(text, format=date_format, exact=True, errors="coerce")
+        bad = np.flatnonzero(parsed.isna().to_numpy())
+        if len(bad):
+            raise _row_error(label, lines, text, int(bad[0]), f"the date format {date_format!r}")
+        idx = pd.DatetimeIndex(parsed)
+        return (idx.tz_localize(None) if idx.tz is not None else idx).as_unit("us"), None
+    if bool(text.str.len().eq(10).all()):  # the usual case, YYYY-MM-DD only: parsed in C, exactly
+        fast = pd.to_datetime(text, format="%Y-%m-%d", exact=True, errors="coerce")
+        if not fast.isna().any():
+            return pd.DatetimeIndex(fast).as_unit("us"), None
+    parts = text.str.extract(_ISO)
+    bad = np.flatnonzero(parts["date"].isna().to_numpy())
+    if len(bad):
+        raise _row_error(label, lines, text, int(bad[0]), "an ISO date YYYY-MM-DD")
+    shape = parts["time"].notna().to_numpy().astype(int) * 2 + parts["tz"].notna().to_numpy().astype(int)
+    if shape[0] == 1:  # an offset without a time is not ISO
+        raise _row_error(label, lines, text, 0, "an ISO date YYYY-MM-DD")
+    other = np.flatnonzero(shape != shape[0])
+    if len(other):
+        raise _row_error(label, lines, text, int(other[0]), _SHAPES.get(int(shape[0]), "one ISO format"))
+    stamp = parts["date"] + (" " + parts["time"] if shape[0] else "")
+    wall = pd.to_datetime(stamp, format="ISO8601", errors="coerce")
+    bad = np.flatnonzero(wall.isna().to_numpy())
+    if len(bad):  # e.g. 2024-02-30
+        raise _row_error(label, lines, text, int(bad[0]), "a valid ISO date YYYY-MM-DD")
+    wall_idx = pd.DatetimeIndex(wall).as_unit("us")
+    if shape[0] != 3:
+        return wall_idx, None
+    tz = parts["tz"].str.replace(":", "", regex=False)
+    zulu = (tz == "Z").to_numpy()
+    sign = np.where(tz.str[0].to_numpy() == "-", -1, 1)
+    hours = pd.to_numeric(tz.str[1:3].where(~zulu, "0")).to_numpy()
+    minutes = pd.to_numeric(tz.str[3:5].where(~zulu, "0")).to_numpy()
+    offset = pd.to_timedelta(sign * (hours * 60 + minutes), unit="min")
+    return wall_idx, pd.DatetimeIndex(wall_idx - offset)
+
+
+def _is_intraday(wall: pd.DatetimeIndex) -> bool:
+    """Intraday rows: no row stamped at midnight, and some date with several rows."""
+    if len(wall) < 2:
+        return False
+    days = wall.normalize()
+    return not bool((wall == days).any()) and bool(days.duplicated().any())
+
+
+def _daily_from_intraday(
+    rows: pd.DataFrame, utc: pd.DatetimeIndex | None, notes: list[BarsNote]
+) -> pd.DataFrame:
+    """True daily bars from intraday rows (see the module docstring)."""
+    from tradebot.calendar import get_calendar
+
+    missing = [c for c in BAR_COLUMNS if c not in rows.columns and c != "Adj Close"]
+    if missing:
+        raise KeyError(f"missing columns: {', '.join(missing)}")
+    if "Adj Close" not in rows.columns:
+        rows = rows.assign(**{"Adj Close": np.nan})
+    rows = rows[list(BAR_COLUMNS)].astype(np.float64)
+    if utc is not None:  # exchange-local times: the day of a row is its New York date
+        local = pd.DatetimeIndex(utc).tz_localize("UTC").tz_convert(EXCHANGE_TZ).tz_localize(None)
+        rows = rows.set_axis(local.as_unit("us"), axis=0)
+    rows = dedupe_dates(rows, notes).sort_index(kind="stable")
+    times = pd.DatetimeIndex(rows.index)
+    days = times.normalize()
+    steps = times[1:] - times[:-1]
+    same_day = days[1:] == days[:-1]
+    positive = steps[same_day & (steps > pd.Timedelta(0))]
+    interval = positive.min() if len(positive) else None
+    calendar = get_calendar()
+    keep = np.ones(len(rows), dtype=bool)
+    extended: list[pd.Timestamp] = []
+    partial: list[pd.Timestamp] = []
+    for day in days.unique():
+        d = day.date()
+        if not (calendar.start <= d <= calendar.end) or not calendar.is_session(d):
+            continue  # not a session: aggregated as it is (the quality gate warns: non_session_rows)
+        opens = pd.Timestamp(calendar.session_open(d)).tz_convert(EXCHANGE_TZ).tz_localize(None)
+        closes = pd.Timestamp(calendar.session_close(d)).tz_convert(EXCHANGE_TZ).tz_localize(None)
+        mine = np.asarray(days == day)
+        outside = mine & np.asarray((times < opens) | (times >= closes))
+        if outside.any():
+            keep &= ~outside
+            extended.append(day)
+        inside = times[mine & ~outside]
+        if len(inside) == 0 or inside[0] > opens or interval is None or inside[-1] + interval < closes:
+            keep &= ~mine
+            partial.append(day)
+    if extended:
+        notes.append(
+            BarsNote(
+                "extended_hours_dropped",
+                f"intraday rows outside the regular session left out on {list_dates(extended)}",
+            )
+        )
+    if partial:
+        notes.append(
+            BarsNote(
+                "partial_day_dropped",
+                f"intraday rows do not cover the whole session (open to close) on {list_dates(partial)}: "
+                "those days are dropped, not passed on as partial bars",
+            )
+        )
+    kept = rows.loc[keep]
+    grouped = kept.groupby(days[keep].as_unit("us").rename("Date"), sort=True)
+    daily = pd.DataFrame(
+        {
+            "Open": grouped["Open"].first(),
+            "High": grouped["High"].max(),
+            "Low": grouped["Low"].min(),
+            "Close": grouped["Close"].last(),
+            "Adj Close": grouped["Adj Close"].last(),
+            "Volume": grouped["Volume"].sum(min_count=1),
+        }
+    )
+    daily.index = pd.DatetimeIndex(daily.index).as_unit("us").rename("Date")
+    notes.append(
+        BarsNote(
+            "intraday_aggregated",
+            f"{len(kept)} intraday rows aggregated into {len(daily)} daily bars (first open, highest high, "
+            "lowest low, last close, summed volume)",
+        )
+    )
+    return daily.astype(np.float64)
 
 
 def write_yahoo_csv(frame: pd.DataFrame, path: str | os.PathLike[str] | IO[str]) -> None:
@@ -90,27 +300,47 @@ def write_yahoo_csv(frame: pd.DataFrame, path: str | os.PathLike[str] | IO[str])
 
 
 def symbol_of_file(name: str) -> str | None:
-    """``"spy.csv"`` -> ``"SPY"``, ``"SPY.csv.gz"`` -> ``"SPY"``; None for any other file name."""
-    lowered = name.lower()
+    """``"spy.csv"`` -> ``"SPY"``, ``"BRK.B.csv.gz"`` -> ``"BRK.B"`` (only the ``.csv``/``.csv.gz``
+    suffix is removed: dots inside a ticker stay); None for any other file name."""
+    base = name.rsplit("/", 1)[-1]
+    lowered = base.lower()
     for suffix in (".csv", ".csv.gz"):
-        if lowered.endswith(suffix) and len(name) > len(suffix):
-            return name[: -len(suffix)].upper()
+        if lowered.endswith(suffix) and len(base) > len(suffix):
+            return base[: -len(suffix)].upper()
     return None
 
 
+def load_file(
+    result: LoadResult, symbol: str, read: Callable[[], CsvBars], where: str, start: date | None, end: date
+) -> None:
+    """Read one symbol's file into ``result`` (bars, warnings, or the reason it cannot be used)."""
+    try:
+        bars = read()
+    except DuplicateDatesError as exc:
+        result.fail(symbol, str(exc), DUPLICATE_DATES)
+        return
+    except InputValidationError as exc:
+        result.fail(symbol, f"unreadable CSV: {exc}", UNREADABLE)
+        return
+    result.note(symbol, bars.notes, where)
+    result.place(symbol, bars.frame, start, end, where)
+
+
 class CsvSource:
-    """``csv:DIR``: one Yahoo-format ``SYMBOL.csv`` per symbol (file names matched case-insensitively)."""
+    """``csv:DIR``: one Yahoo-format ``SYMBOL.csv`` per symbol (file names matched case-insensitively);
+    ``date_format``: the Date column's format when it is not ISO (one format for every file)."""
 
     synthetic = False
     live = False
 
-    def __init__(self, directory: str | os.PathLike[str]) -> None:
+    def __init__(self, directory: str | os.PathLike[str], *, date_format: str | None = None) -> None:
         path = Path(directory).expanduser().resolve()
         if not path.is_dir():
             raise InputValidationError(f"csv source: {directory} is not a directory")
         self.directory = path
         self.name = f"csv:{path}"
         self.synthetic = (path / SYNTHETIC_MARKER).is_file()
+        self.date_format = date_format
 
     def _files(self) -> dict[str, Path]:
         files: dict[str, Path] = {}
@@ -130,15 +360,14 @@ class CsvSource:
         for symbol in symbols:
             path = files.get(symbol.upper())
             if path is None:
-                result.failures[symbol] = f"no data: no {symbol}.csv in {self.directory}"
+                result.fail(symbol, f"no data: no {symbol}.csv in {self.directory}")
                 continue
-            try:
-                frame = slice_bars(read_yahoo_csv(path), start, end)
-            except InputValidationError as exc:
-                result.failures[symbol] = f"unreadable CSV: {exc}"
-                continue
-            if frame.empty:
-                result.failures[symbol] = f"no data: {path.name} has no bars in the requested range"
-            else:
-                result.frames[symbol] = frame
+            load_file(
+                result,
+                symbol,
+                partial(read_bars_csv, path, date_format=self.date_format),
+                path.name,
+                start,
+                end,
+            )
         return result

@@ -4,7 +4,9 @@
 :class:`~tradebot.contracts.SymbolIssue` whose ``reason`` is the code in brackets):
 
 1. rows dated after ``as_of`` are dropped (never trade on future data); nothing left -> [no_data]
-   (missing columns -> [error]);
+   (missing columns -> [error]; several different rows for one date -> [duplicate_dates], never resolved
+   silently: empty or identical copies are dropped with a warning, ``empty_duplicate_dropped`` /
+   ``identical_duplicate_dropped``);
 2. NaN prices: if the last bar has one -> [nan]; otherwise the NaN rows are dropped (warning ``nan_dropped``);
 3. any price <= 0 or negative volume -> [non_positive];
 4. OHLC inconsistent: not ``Low <= min(Open, Close)`` and ``max(Open, Close) <= High`` (relative tolerance
@@ -15,7 +17,9 @@
 
 Warnings never skip a symbol: ``possible_split`` (a close-to-close move above ``max_move``, default 40%,
 often an unadjusted split), ``missing_sessions`` (calendar sessions absent between the first and last
-bar), ``non_session_rows`` (bars dated on a day the exchange was closed), ``nan_dropped``, ``nan_volume``.
+bar), ``non_session_rows`` (bars dated on a day the exchange was closed), ``nan_dropped``, ``nan_volume``,
+``adj_close_missing`` (the source has no Adj Close: an all-NaN column, see :mod:`tradebot.data.bars`; the
+prices are checked without it and nothing that needs it, such as a total-return adjustment, can use it).
 """
 
 from __future__ import annotations
@@ -28,7 +32,15 @@ import pandas as pd
 
 from tradebot.calendar import TradingCalendar
 from tradebot.contracts import SymbolIssue
-from tradebot.data.bars import BAR_COLUMNS, PRICE_COLUMNS, normalize_bars
+from tradebot.data.bars import (
+    BAR_COLUMNS,
+    OHLC_COLUMNS,
+    PRICE_COLUMNS,
+    BarsNote,
+    DuplicateDatesError,
+    adj_close_missing,
+    normalize_bars,
+)
 
 DEFAULT_MIN_BARS = 60
 DEFAULT_MAX_MOVE = 0.40
@@ -81,6 +93,20 @@ def check_bars(
     return report
 
 
+def _normalized(symbol: str, frame: pd.DataFrame, warnings: list[SymbolIssue]) -> pd.DataFrame:
+    notes: list[BarsNote] = []
+    try:
+        bars = normalize_bars(frame, notes)
+    except DuplicateDatesError as exc:
+        raise _Skip("duplicate_dates", str(exc)) from None
+    except KeyError as exc:
+        raise _Skip("error", str(exc.args[0])) from None
+    except (ValueError, TypeError) as exc:
+        raise _Skip("error", f"unusable values: {exc}") from None
+    warnings.extend(SymbolIssue(symbol=symbol, reason=n.reason, detail=n.detail) for n in notes)
+    return bars
+
+
 def _check_one(
     symbol: str,
     frame: pd.DataFrame | None,
@@ -92,17 +118,23 @@ def _check_one(
 ) -> pd.DataFrame:
     if frame is None or len(frame) == 0:
         raise _Skip("no_data", "no bars")
-    try:
-        bars = normalize_bars(frame)
-    except KeyError as exc:
-        raise _Skip("error", str(exc.args[0])) from None
-    except (ValueError, TypeError) as exc:
-        raise _Skip("error", f"unusable values: {exc}") from None
+    bars = _normalized(symbol, frame, warnings)
     bars = bars.loc[bars.index <= pd.Timestamp(as_of)]
     if bars.empty:
         raise _Skip("no_data", f"no bars on or before {as_of}")
 
-    prices = bars[list(PRICE_COLUMNS)]
+    columns = PRICE_COLUMNS
+    if adj_close_missing(bars):
+        columns = OHLC_COLUMNS
+        warnings.append(
+            SymbolIssue(
+                symbol=symbol,
+                reason="adj_close_missing",
+                detail="no Adj Close in the data (kept as missing, never copied from Close): a total-return "
+                "adjustment cannot be used",
+            )
+        )
+    prices = bars[list(columns)]
     nan_rows = prices.isna().any(axis=1)
     if nan_rows.iloc[-1]:
         raise _Skip("nan", f"the last bar ({_dates(bars.index[-1:])}) has a NaN price")

@@ -1,7 +1,10 @@
 """``s3://bucket/prefix``: Yahoo-format ``SYMBOL.csv`` objects under a prefix (the S3 twin of ``csv:DIR``).
 
 ``SYMBOL.csv.gz`` objects (gzip) are read too, so the bar archive itself is a source:
-``s3://<DATA_BUCKET>/archive/bars`` (see :mod:`tradebot.data.archive`).
+``s3://<DATA_BUCKET>/archive/bars`` (see :mod:`tradebot.data.archive`). Objects are read by the same
+strict reader as ``csv:DIR`` (:func:`tradebot.data.csv_source.read_bars_csv`: one date format, duplicate
+dates, intraday rows, a missing Adj Close), with the same reason codes and warnings; ``BRK.B.csv`` is
+``BRK.B``.
 """
 
 from __future__ import annotations
@@ -10,11 +13,11 @@ import gzip
 import io
 from collections.abc import Sequence
 from datetime import date
+from functools import partial
 from typing import Any
 
 from tradebot.data import LoadResult
-from tradebot.data.bars import slice_bars
-from tradebot.data.csv_source import read_yahoo_csv, symbol_of_file
+from tradebot.data.csv_source import CsvBars, load_file, read_bars_csv, symbol_of_file
 from tradebot.errors import InputValidationError, RetryableError
 
 _THROTTLING = frozenset({"SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded", "503"})
@@ -68,21 +71,22 @@ class S3Source:
         for symbol in symbols:
             key = objects.get(symbol.upper())
             if key is None:
-                result.failures[symbol] = f"no data: no {symbol}.csv in {self.name}"
+                result.fail(symbol, f"no data: no {symbol}.csv in {self.name}")
                 continue
             body = self._call(lambda k=key: self.client.get_object(Bucket=self.bucket, Key=k)["Body"].read())
-            try:
-                if body[:2] == b"\x1f\x8b":
-                    body = gzip.decompress(body)
-                frame = slice_bars(read_yahoo_csv(io.BytesIO(body)), start, end)
-            except (InputValidationError, OSError, EOFError) as exc:
-                result.failures[symbol] = f"unreadable CSV s3://{self.bucket}/{key}: {exc}"
-                continue
-            if frame.empty:
-                result.failures[symbol] = f"no data: {key} has no bars in the requested range"
-            else:
-                result.frames[symbol] = frame
+            load_file(result, symbol, partial(self._read, body, key), key, start, end)
         return result
+
+    def _read(self, body: bytes, key: str) -> CsvBars:
+        label = f"s3://{self.bucket}/{key}"
+        try:
+            if body[:2] == b"\x1f\x8b":
+                body = gzip.decompress(body)
+        except (OSError, EOFError) as exc:
+            raise InputValidationError(f"{label}: not a readable gzip file ({exc})") from None
+        stream = io.BytesIO(body)
+        stream.name = label  # type: ignore[attr-defined]  # the reader names the stream in its errors
+        return read_bars_csv(stream)
 
     @staticmethod
     def _call(fn: Any) -> Any:

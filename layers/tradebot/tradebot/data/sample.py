@@ -27,7 +27,7 @@ from functools import cache
 import numpy as np
 import pandas as pd
 
-from tradebot.data import LoadResult
+from tradebot.data import STALE, LoadResult
 from tradebot.data.bars import slice_bars
 
 SAMPLE_SYMBOLS: tuple[str, ...] = ("SYN-A", "SYN-B", "SYN-C", "SYN-D", "SYN-E")
@@ -188,11 +188,19 @@ class SampleSource:
             if symbol not in SAMPLE_SYMBOLS:
                 result.failures[symbol] = UNKNOWN_SYMBOL
                 continue
-            frame = slice_bars(_full_series(symbol), start, end)
-            if frame.empty:
-                result.failures[symbol] = (
-                    f"no data: sample data covers {SAMPLE_FIRST_SESSION}..{SAMPLE_LAST_SESSION}"
+            full = _full_series(symbol)
+            frame = slice_bars(full, start, end)
+            if not frame.empty:
+                result.frames[symbol] = frame
+            elif start is not None and start > SAMPLE_LAST_SESSION:
+                result.fail(
+                    symbol,
+                    f"last bar {SAMPLE_LAST_SESSION}: sample data covers {SAMPLE_FIRST_SESSION}.."
+                    f"{SAMPLE_LAST_SESSION}, before the requested range {start}..{end}",
+                    STALE,
                 )
             else:
-                result.frames[symbol] = frame
+                result.fail(
+                    symbol, f"no data: sample data covers {SAMPLE_FIRST_SESSION}..{SAMPLE_LAST_SESSION}"
+                )
         return result

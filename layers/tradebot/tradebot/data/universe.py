@@ -4,13 +4,17 @@
 raises if too many could not be loaded, and runs the quality gate. The caller then writes (archive
 updates, the run's bars, the quality report), so a run that fails here changes nothing.
 
-Failure rule: a symbol that cannot be loaded is skipped with its reason ("no_data"); the run fails with
-:class:`~tradebot.errors.UnknownSymbolError` when every explicitly requested symbol failed, and with
-:class:`~tradebot.errors.DataQualityError` when more than ``max_failed_fraction`` of the symbols failed
-(default :data:`DEFAULT_MAX_FAILED_FRACTION`), counting the symbols whose fetch failed but which the
-archive still had (a provider outage must not pass quietly as "everything is stale"). Symbols the
-quality gate skips (stale, NaN, ...) never fail the run: with none left the pipeline records "nothing to
-trade".
+Failure rule: a symbol that cannot be loaded is skipped with its reason (the source's code: "no_data",
+"unreadable", ...); the run fails with :class:`~tradebot.errors.UnknownSymbolError` when every
+explicitly requested symbol failed to load (:class:`~tradebot.errors.InputValidationError` when every
+one of them was an unreadable file), and with :class:`~tradebot.errors.DataQualityError` when more than
+``max_failed_fraction`` of the symbols failed (default :data:`DEFAULT_MAX_FAILED_FRACTION`), counting the
+symbols whose fetch failed but which the archive still had (a provider outage must not pass quietly as
+"everything is stale"). A symbol whose data exists but cannot be used is not a load failure: data that
+ends before the lookback window (``stale``, its last bar named), conflicting duplicate dates
+(``duplicate_dates``), and every quality-gate skip (stale, NaN, ...) never fail the run: with none left
+the pipeline records "nothing to trade". What the sources' readers did (dropped duplicates, aggregated
+intraday rows) reaches the report as warnings.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import pandas as pd
 
 from tradebot.calendar import TradingCalendar
 from tradebot.contracts import DataQualityReport, FetchStats, S3Pointer, SymbolIssue
-from tradebot.data import BarSource, LoadResult
+from tradebot.data import QUALITY_CODES, STALE, UNREADABLE, BarSource, LoadResult
 from tradebot.data.archive import BarStore, HistoryResult, save_history, update_history
 from tradebot.data.quality import check_bars
 from tradebot.errors import DataQualityError, InputValidationError, UnknownSymbolError
@@ -66,14 +70,21 @@ def check_failures(
     explicit: bool,
     max_failed_fraction: float,
     fetch_failures: dict[str, str] | None = None,
+    codes: dict[str, str] | None = None,
 ) -> None:
     """Raise if too many symbols could not be loaded (see the module docstring). ``fetch_failures``:
-    symbols whose fetch failed although stored bars were found."""
+    symbols whose fetch failed although stored bars were found; ``codes``: the failures' reason codes
+    (symbols whose code is in QUALITY_CODES have data and do not count)."""
+    codes = codes or {}
     symbols = list(dict.fromkeys(symbols))
+    usable = {s for s, c in codes.items() if c in QUALITY_CODES}
+    failures = {s: r for s, r in failures.items() if s not in usable}
     if explicit and symbols and set(failures) >= set(symbols):
         details = "; ".join(f"{s}: {r}" for s, r in sorted(failures.items()))
+        if all(codes.get(s) == UNREADABLE for s in failures):
+            raise InputValidationError(f"the data of every requested symbol is unreadable: {details}")
         raise UnknownSymbolError(f"no data for any requested symbol: {details}")
-    failed = {**(fetch_failures or {}), **failures}
+    failed = {**{s: r for s, r in (fetch_failures or {}).items() if s not in usable}, **failures}
     if not symbols or not failed:
         return
     details = "; ".join(f"{s}: {r}" for s, r in sorted(failed.items()))
@@ -119,7 +130,13 @@ def fetch_bars(
         loaded = source.load(list(symbols), start, as_of)
         stats = FetchStats(requested=len(set(symbols)), source_calls=1)
     fetch_failures = (
-        {w.symbol: w.detail for w in history.warnings if w.reason == "fetch_failed"} if history else {}
+        {
+            w.symbol: w.detail
+            for w in history.warnings
+            if w.reason == "fetch_failed" and w.symbol not in history.ended_at_source
+        }
+        if history
+        else {}
     )
     check_failures(
         symbols,
@@ -129,6 +146,7 @@ def fetch_bars(
         if max_failed_fraction is None
         else max_failed_fraction,
         fetch_failures=fetch_failures,
+        codes=loaded.codes,
     )
     return _checked(source, loaded, history, stats, as_of, expected, calendar, run_id, min_bars, started)
 
@@ -147,8 +165,11 @@ def _checked(
 ) -> FetchedBars:
     kwargs: dict[str, Any] = {} if min_bars is None else {"min_bars": min_bars}
     quality = check_bars(loaded.frames, as_of, calendar, **kwargs)
-    skipped = [SymbolIssue(symbol=s, reason="no_data", detail=r) for s, r in sorted(loaded.failures.items())]
-    warnings = list(history.warnings) if history is not None else []
+    skipped = [
+        SymbolIssue(symbol=s, reason=loaded.code(s), detail=_detail(loaded, s, r, expected, as_of))
+        for s, r in sorted(loaded.failures.items())
+    ]
+    warnings = list(loaded.warnings)
     ok = sorted(quality.ok)
     report = DataQualityReport(
         run_id=run_id,
@@ -162,6 +183,12 @@ def _checked(
         fetch=stats.model_copy(update={"seconds": round(time.perf_counter() - started, 3)}),
     )
     return FetchedBars(ok={s: quality.ok[s] for s in ok}, report=report, history=history)
+
+
+def _detail(loaded: LoadResult, symbol: str, reason: str, expected: date, as_of: date) -> str:
+    if loaded.code(symbol) == STALE:
+        return f"{reason} (expected a bar on {expected} for as_of {as_of})"
+    return reason
 
 
 def save_archive(archive: BarStore, fetched: FetchedBars, source: str) -> list[str]:

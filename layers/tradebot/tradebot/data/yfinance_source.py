@@ -10,15 +10,28 @@ explicit: ``auto_adjust=False`` (raw OHLC plus "Adj Close"), ``actions=False``, 
 Rate limiting (``yfinance.exceptions.YFRateLimitError``, or any error carrying HTTP status 429) is
 retried with exponential backoff and jitter (``sleep`` and ``rng`` injectable); still limited after
 ``max_attempts`` calls, :class:`~tradebot.errors.RetryableError` is raised so the state machine's Retry
-takes over. A transient network error raised by a download (an ``OSError``: connection reset, timeout,
-HTTP 5xx) is retried the same way; still failing after ``max_attempts`` calls, or any other error, marks
-only that batch's symbols as failed (with the reason) and the run goes on.
+takes over. A network-level failure (an ``OSError`` from the transport: DNS failure, connection reset or
+refused, timeout, TLS error, or an HTTP 5xx) is retried the same way and, still failing after
+``max_attempts`` calls, also raises RetryableError: an outage is never reported as "no data". Any other
+error marks only that batch's symbols as failed (code ``download_failed``, with the reason) and the run
+goes on.
 
-``yfinance.download`` itself never raises a per-ticker error: it logs it and returns an empty column.
-:func:`yfinance_download` therefore watches the "yfinance" logger during the call, re-raises a logged
-``YFRateLimitError`` and keeps the logged reason per ticker (``frame.attrs["yfinance_errors"]``) so a
-failed symbol is reported with yfinance's reason. (The one place that reads a third-party message,
-because yfinance offers no other way; no decision but the rate limit depends on it.)
+``yfinance.download`` itself never raises a per-ticker error: it catches it (yfinance 1.x even turns a
+DNS failure into "possibly delisted; no timezone found") and returns an empty column. So
+:func:`yfinance_download` tells the two apart itself:
+
+* it hands yfinance a session (yfinance's own ``new_session()``) whose ``request`` records every
+  exception the transport raised and every 5xx answer, by the ticker of the Yahoo chart URL it was
+  fetching; a ticker left without data after such a failure is a network failure, not "no data";
+* it watches the "yfinance" logger during the call: a logged ``YFRateLimitError`` is raised again, a
+  ticker whose logged error is a network exception's repr (``ConnectionError(...)``, ``ReadTimeout(...)``:
+  by class name, as yfinance's own ``_is_transient_error`` does; older yfinance versions let those through
+  to the log) is a network failure too, and every other logged reason is kept per ticker
+  (``frame.attrs["yfinance_errors"]``) so a symbol without data is reported with yfinance's reason.
+
+Network failures raise :class:`YahooNetworkError` (a ``ConnectionError``), which the retry loop above
+handles. Duplicate dates in Yahoo's answer follow :func:`tradebot.data.bars.dedupe_dates` (identical or
+empty copies dropped with a warning; conflicting copies: the symbol is skipped, ``duplicate_dates``).
 """
 
 from __future__ import annotations
@@ -38,8 +51,15 @@ from typing import Any
 import pandas as pd
 
 from tradebot.clock import Sleep
-from tradebot.data import LoadResult
-from tradebot.data.bars import BAR_COLUMNS, PRICE_COLUMNS, normalize_bars, slice_bars
+from tradebot.data import DUPLICATE_DATES, LoadResult
+from tradebot.data.bars import (
+    BAR_COLUMNS,
+    PRICE_COLUMNS,
+    BarsNote,
+    DuplicateDatesError,
+    normalize_bars,
+    slice_bars,
+)
 from tradebot.errors import RetryableError
 
 DownloadFn = Callable[..., pd.DataFrame | None]
@@ -47,6 +67,33 @@ DownloadFn = Callable[..., pd.DataFrame | None]
 DEFAULT_CACHE_DIR = os.path.join(tempfile.gettempdir(), "tradebot-yfinance-cache")
 ERRORS_ATTR = "yfinance_errors"
 _FIELDS = frozenset((*BAR_COLUMNS, "Dividends", "Stock Splits", "Capital Gains", "Repaired?"))
+DOWNLOAD_FAILED = "download_failed"
+# Class names of transport exceptions (requests, curl_cffi, urllib3, the standard library): a logged
+# "Name(...)" with one of these is a network failure. yfinance's _is_transient_error uses the same idea.
+NETWORK_ERROR_NAMES = frozenset(
+    {
+        "ConnectionError",
+        "ConnectTimeout",
+        "ReadTimeout",
+        "Timeout",
+        "TimeoutError",
+        "DNSError",
+        "gaierror",
+        "SSLError",
+        "ProxyError",
+        "ChunkedEncodingError",
+        "IncompleteRead",
+        "RemoteDisconnected",
+        "ProtocolError",
+        "ConnectionResetError",
+        "ConnectionRefusedError",
+        "ConnectionAbortedError",
+        "BrokenPipeError",
+        "CurlError",
+        "NewConnectionError",
+        "MaxRetryError",
+    }
+)
 _tz_cache_dir: str | None = None
 
 
@@ -101,18 +148,98 @@ def _capture_yfinance_errors() -> Iterator[_Capture]:
                 logger.addHandler(handler)
 
 
+class YahooNetworkError(ConnectionError):
+    """Yahoo could not be reached for some tickers (DNS, connection, timeout, TLS, HTTP 5xx)."""
+
+    def __init__(self, failures: dict[str, str]) -> None:
+        self.failures = dict(failures)
+        details = "; ".join(f"{t}: {r}" for t, r in sorted(self.failures.items()))
+        super().__init__(f"network failure for {len(self.failures)} ticker(s): {details}")
+
+
+class _Transport:
+    """Records the transport-level failures of one download, by the ticker of the URL fetched."""
+
+    def __init__(self) -> None:
+        self.failures: dict[str, str] = {}
+
+    def record(self, url: object, problem: str) -> None:
+        ticker = _ticker_of_url(str(url))
+        if ticker:
+            self.failures.setdefault(ticker, problem)
+
+    def wrap(self, session: Any) -> Any:
+        """``session`` with its ``request`` recording what it raised or a 5xx status."""
+        original = session.request
+
+        def request(*args: Any, **kwargs: Any) -> Any:
+            url = kwargs.get("url", args[1] if len(args) > 1 else "")
+            try:
+                response = original(*args, **kwargs)
+            except Exception as exc:
+                if is_transient(exc) and not isinstance(exc, ValueError):
+                    self.record(url, f"{type(exc).__name__}: {exc}")
+                raise
+            status = getattr(response, "status_code", None)
+            if isinstance(status, int) and status >= 500:
+                self.record(url, f"HTTP {status}")
+            return response
+
+        session.request = request
+        return session
+
+
+def _ticker_of_url(url: str) -> str:
+    """``https://query2.finance.yahoo.com/v8/finance/chart/BRK-B?...`` -> ``"BRK-B"`` ("" if none)."""
+    from urllib.parse import unquote, urlsplit
+
+    parts = urlsplit(url).path.rstrip("/").split("/")
+    for marker in ("chart", "quoteSummary"):
+        if marker in parts[:-1]:
+            return unquote(parts[parts.index(marker) + 1]).upper()
+    return ""
+
+
+def is_network_reason(reason: str) -> bool:
+    """True for a yfinance-logged reason that is a network exception's repr, e.g.
+    ``"ConnectionError('connection reset by peer')"`` (by class name, never by message)."""
+    name = reason.strip().split("(", 1)[0].rsplit(".", 1)[-1].strip()
+    return name in NETWORK_ERROR_NAMES
+
+
+def _new_session() -> Any | None:
+    """yfinance's own default session (curl_cffi with browser impersonation, or its requests fallback);
+    None if this yfinance has no ``_http.new_session`` (then only the logged reasons are read)."""
+    try:
+        from yfinance._http import new_session
+    except ImportError:  # pragma: no cover - yfinance < 1.x
+        return None
+    return new_session()
+
+
 def yfinance_download(tickers: list[str], **kwargs: Any) -> pd.DataFrame | None:
-    """``yfinance.download`` that raises ``YFRateLimitError`` when yfinance swallowed one for a ticker."""
+    """``yfinance.download`` that raises ``YFRateLimitError`` when yfinance swallowed one for a ticker, and
+    :class:`YahooNetworkError` when a ticker has no data because Yahoo could not be reached."""
     import yfinance
     from yfinance.exceptions import YFRateLimitError
 
+    transport = _Transport()
+    session = _new_session() if "session" not in kwargs else None
+    if session is not None:
+        kwargs = {**kwargs, "session": transport.wrap(session)}
     with _capture_yfinance_errors() as capture, warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # yfinance 1.7 uses APIs pandas 3.1 deprecates
         data = yfinance.download(tickers, **kwargs)
     if any("YFRateLimitError" in m or "Too Many Requests" in m for m in capture.messages):
         raise YFRateLimitError()
+    reasons = ticker_errors(capture.messages)
+    empty = {t.upper() for t in tickers if extract_symbol(data, t, single=len(tickers) == 1)[0] is None}
+    network = {t: r for t, r in transport.failures.items() if t in empty}
+    network.update({t: r for t, r in reasons.items() if t in empty and is_network_reason(r)})
+    if network:
+        raise YahooNetworkError(network)
     if data is not None:
-        data.attrs[ERRORS_ATTR] = ticker_errors(capture.messages)
+        data.attrs[ERRORS_ATTR] = reasons
     return data
 
 
@@ -247,7 +374,7 @@ class YFinanceSource:
                 raise
             except Exception as exc:
                 for symbol in batch:
-                    result.failures[symbol] = f"download failed: {type(exc).__name__}: {exc}"
+                    result.fail(symbol, f"download failed: {type(exc).__name__}: {exc}", DOWNLOAD_FAILED)
                 continue
             _collect(result, data, batch, start, end)
         return result
@@ -263,10 +390,9 @@ class YFinanceSource:
                 if not limited and not is_transient(exc):
                     raise
                 if attempt == self.max_attempts:
-                    if not limited:
-                        raise  # a network failure: this batch's symbols fail, the others go on
+                    what = "rate limited" if limited else f"network failure ({type(exc).__name__}: {exc})"
                     raise RetryableError(
-                        f"yfinance rate limited after {attempt} attempts (symbols {batch[0]}..{batch[-1]})"
+                        f"yfinance {what} after {attempt} attempts (symbols {batch[0]}..{batch[-1]})"
                     ) from exc
                 (self._sleep or pause)(self.backoff(attempt))
         raise AssertionError("unreachable")  # pragma: no cover
@@ -278,7 +404,13 @@ def _collect(
     """Each symbol of a downloaded batch into ``result``: its bars, or why it has none."""
     reasons = data.attrs.get(ERRORS_ATTR, {}) if data is not None else {}
     for symbol in batch:
-        frame, problem = extract_symbol(data, symbol, single=len(batch) == 1)
+        notes: list[BarsNote] = []
+        try:
+            frame, problem = _extract(data, symbol, single=len(batch) == 1, notes=notes)
+        except DuplicateDatesError as exc:
+            result.fail(symbol, f"Yahoo's answer has {exc}", DUPLICATE_DATES)
+            continue
+        result.note(symbol, notes, "yfinance")
         if frame is None and problem == "no data" and symbol.upper() in reasons:
             problem = f"no data: {reasons[symbol.upper()]}"
         if frame is not None:
@@ -286,7 +418,7 @@ def _collect(
             if frame.empty:
                 frame, problem = None, "no data in the requested range"
         if frame is None:
-            result.failures[symbol] = problem
+            result.fail(symbol, problem)
         else:
             result.frames[symbol] = frame
 
@@ -295,6 +427,15 @@ def extract_symbol(
     data: pd.DataFrame | None, symbol: str, *, single: bool
 ) -> tuple[pd.DataFrame | None, str]:
     """One symbol's bars out of a yfinance.download result, or (None, reason)."""
+    try:
+        return _extract(data, symbol, single=single, notes=None)
+    except DuplicateDatesError as exc:
+        return None, f"no data: {exc}"
+
+
+def _extract(
+    data: pd.DataFrame | None, symbol: str, *, single: bool, notes: list[BarsNote] | None
+) -> tuple[pd.DataFrame | None, str]:
     if data is None or data.empty:
         return None, "no data"
     columns = data.columns
@@ -320,6 +461,8 @@ def extract_symbol(
     present = [c for c in PRICE_COLUMNS if c in sub.columns]
     sub = sub.dropna(how="all", subset=present)  # dates that exist only for other tickers of the batch
     try:
-        return normalize_bars(sub), ""
+        return normalize_bars(sub, notes), ""
+    except DuplicateDatesError:
+        raise
     except (KeyError, ValueError, TypeError) as exc:
         return None, f"no data: {exc}"

@@ -8,8 +8,14 @@ or two executors on one queue are harmless:
 3. the trading gate (tradebot.trading.risk: kill switch, halted account) -> REJECTED with the reason;
    both are read afresh for every order, so a switch flipped mid-batch stops the rest of the batch;
 4. NEW -> ACCEPTED; the broker's execution: a fill -> the fill transaction (tradebot.store.settlement),
-   insufficient cash / an oversized sell -> REJECTED; a day order that expired -> CANCELLED; no price
-   yet -> stays ACCEPTED (:meth:`OrderExecutor.fill_pending` finds it again through the ledger).
+   insufficient cash / an oversized sell -> REJECTED; a day order that expired (its fill session passed
+   without a price, or a limit not reached) -> CANCELLED with the reason; no price yet -> stays ACCEPTED
+   (:meth:`OrderExecutor.fill_pending` finds it again through the ledger), logged at INFO;
+5. a failed price lookup (:class:`~tradebot.execution.broker.PriceLookupError`: the price source raised
+   or could not read the symbol) is not "no price yet": it is logged as an ERROR and counted
+   (``on_price_lookup_failure``: the service puts the CloudWatch metric TradeBot/PriceLookupFailures),
+   and the order stays ACCEPTED for the next sweep while its fill session can still come; the broker
+   cancels it once that session is over (see :mod:`tradebot.execution.broker`).
 
 The queue side (receive, delete only after the outcome is recorded, visibility, heartbeat, the loop) is
 :mod:`tradebot.execution.service`.
@@ -18,12 +24,13 @@ The queue side (receive, delete only after the outcome is recorded, visibility, 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from tradebot.clock import Clock
 from tradebot.contracts import Fill, Order
-from tradebot.execution.broker import Broker, ExecutionStatus
+from tradebot.execution.broker import Broker, ExecutionStatus, PriceLookupError
 from tradebot.store.accounts import AccountStore
 from tradebot.store.ledger import LedgerEntry, OrderLedger
 from tradebot.store.settlement import FillOutcome, apply_fill
@@ -48,6 +55,7 @@ class ExecutorReport:
     cancelled: list[tuple[str, str]] = field(default_factory=list)  # (order_id, reason)
     duplicates: int = 0  # deliveries of orders already processed (or processed concurrently elsewhere)
     awaiting_open: list[str] = field(default_factory=list)  # order ids left ACCEPTED, no price yet
+    price_lookup_failures: int = 0  # executions whose price lookup failed (the order stays ACCEPTED)
     invalid: int = 0  # messages whose body is not an Order (left on the queue for the DLQ)
     errors: int = 0  # messages whose processing failed (left on the queue for redelivery)
     extended: int = 0  # visibility extensions of in-flight messages
@@ -67,6 +75,7 @@ class ExecutorReport:
         )
         self.awaiting_open = [i for i in self.awaiting_open if i not in done]
         self.awaiting_open.extend(i for i in other.awaiting_open if i not in self.awaiting_open)
+        self.price_lookup_failures += other.price_lookup_failures
         self.invalid += other.invalid
         self.errors += other.errors
         self.extended += other.extended
@@ -81,6 +90,7 @@ class ExecutorReport:
             "cancelled": [list(c) for c in self.cancelled],
             "duplicates": self.duplicates,
             "awaiting_open": list(self.awaiting_open),
+            "price_lookup_failures": self.price_lookup_failures,
             "invalid": self.invalid,
             "errors": self.errors,
             "extended": self.extended,
@@ -100,6 +110,7 @@ class OrderExecutor:
         clock: Clock,
         ddb: Any,
         logger: LoggerLike | None = None,
+        on_price_lookup_failure: Callable[[], None] | None = None,
     ) -> None:
         self._ledger = ledger
         self._accounts = accounts
@@ -109,6 +120,7 @@ class OrderExecutor:
         self._ddb = ddb
         self._log: LoggerLike = logger or logging.getLogger(__name__)
         self._ensured: set[str] = set()  # accounts whose cash item this process has made sure of
+        self._on_price_lookup_failure = on_price_lookup_failure
 
     def process(self, order: Order, report: ExecutorReport) -> None:
         """One delivery of ``order``: record it if the ledger lacks it, then advance it."""
@@ -166,7 +178,11 @@ class OrderExecutor:
         return report
 
     def _execute(self, order: Order, config: TradingConfig, report: ExecutorReport) -> None:
-        execution = self._broker.execute(order)
+        try:
+            execution = self._broker.execute(order)
+        except PriceLookupError as exc:
+            self._price_lookup_failed(order, exc, report)
+            return
         if execution.status is ExecutionStatus.PENDING:
             report.awaiting_open.append(order.order_id)
             self._log.info(
@@ -194,6 +210,27 @@ class OrderExecutor:
             self._log.info("already filled or closed elsewhere", extra={"order_id": order.order_id})
         else:
             self._reject(order, outcome.value, report)
+
+    def _price_lookup_failed(self, order: Order, exc: PriceLookupError, report: ExecutorReport) -> None:
+        """Not "no price yet": an error, counted; the order stays ACCEPTED for the next sweep."""
+        report.price_lookup_failures += 1
+        report.awaiting_open.append(order.order_id)
+        self._log.error(
+            "price lookup failed; the order stays ACCEPTED for the next sweep",
+            extra={
+                "order_id": order.order_id,
+                "symbol": order.symbol,
+                "as_of": str(order.as_of),
+                "error": str(exc),
+            },
+        )
+        if self._on_price_lookup_failure is not None:
+            try:
+                self._on_price_lookup_failure()
+            except Exception as metric_exc:  # the log line above is the record; keep executing
+                self._log.warning(
+                    "could not count the price lookup failure", extra={"error": repr(metric_exc)}
+                )
 
     def _reject(self, order: Order, reason: str, report: ExecutorReport) -> None:
         if self._ledger.reject(order.order_id, reason, self._clock.now()):

@@ -1,13 +1,28 @@
-"""Next-session bars from a bar source (tradebot.data): the paper broker's view of the market."""
+"""Next-session bars from a bar source (tradebot.data): the paper broker's view of the market.
+
+:class:`BarSourcePrices` answers "the first bar after a date" from a bar source, counting only bars dated
+on NYSE sessions (a row dated on a weekend or holiday is never a price). It tells "no bar (yet)" (None:
+the source has no row there, or the symbol is unknown to it, or its data ends earlier) apart from a failed
+lookup (:class:`~tradebot.execution.broker.PriceLookupError`: the source raised, or could not read the
+symbol's data, e.g. an unreadable file or conflicting duplicate dates). Which session an order may use,
+and when a missing bar ends an order, is the broker's rule (:mod:`tradebot.execution.broker`).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import date, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from tradebot.clock import Clock
-from tradebot.execution.broker import SessionBar
+from tradebot.execution.broker import PriceLookupError, SessionBar
+
+if TYPE_CHECKING:
+    from tradebot.calendar import TradingCalendar
+
+# Failure codes of a bar source (tradebot.data.LoadResult.codes) that mean "the source has no bar there":
+# anything else is a failed lookup.
+NO_BAR_CODES = frozenset({"no_data", "stale"})
 
 
 class LoadResultLike(Protocol):
@@ -25,21 +40,34 @@ class BarSourceLike(Protocol):
 
 
 class BarSourcePrices:
-    """PriceSource over a bar source: the first bar strictly after ``after`` within ``lookahead_days``.
+    """PriceSource over a bar source: the first bar dated on a session strictly after ``after`` within
+    ``lookahead_days`` (rows on closed days are skipped).
 
     With a ``clock``, bars are never requested past today (a generated source cannot leak future prices).
     A bar of a past session never changes, so those are cached; "not yet" and today's (possibly still
-    forming) bar are asked again next time. Bars are checked by the broker, not here.
+    forming) bar are asked again next time. A source that raises, or reports a failure other than "no
+    data" for the symbol (its ``codes``), raises :class:`PriceLookupError`. Bar values are checked by the
+    broker, not here.
     """
 
     def __init__(
-        self, source: BarSourceLike, *, clock: Clock | None = None, lookahead_days: int = 10
+        self,
+        source: BarSourceLike,
+        *,
+        clock: Clock | None = None,
+        lookahead_days: int = 10,
+        calendar: TradingCalendar | None = None,
     ) -> None:
         if lookahead_days < 1:
             raise ValueError("lookahead_days must be >= 1")
+        if calendar is None:
+            from tradebot.calendar import get_calendar
+
+            calendar = get_calendar()
         self._source = source
         self._clock = clock
         self._lookahead = lookahead_days
+        self._calendar = calendar
         self._cache: dict[tuple[str, date], SessionBar] = {}
 
     def next_bar(self, symbol: str, after: date) -> SessionBar | None:
@@ -52,11 +80,20 @@ class BarSourcePrices:
             end = min(end, today)
         if end <= after:
             return None
-        result = self._source.load([symbol], after, end)
+        try:
+            result = self._source.load([symbol], after, end)
+        except Exception as exc:
+            raise PriceLookupError(f"{symbol}: the price source failed: {type(exc).__name__}: {exc}") from exc
         frame = result.frames.get(symbol)
         if frame is None or len(frame) == 0:
+            code = getattr(result, "codes", {}).get(symbol, "no_data")
+            if symbol in result.failures and code not in NO_BAR_CODES:
+                raise PriceLookupError(
+                    f"{symbol}: the price source could not load it: {result.failures[symbol]}"
+                )
             return None
-        later = frame.loc[[ts.date() > after for ts in frame.index]].sort_index()
+        later = frame.loc[[ts.date() > after and self._is_session(ts.date()) for ts in frame.index]]
+        later = later.sort_index()
         if len(later) == 0:
             return None
         row = later.iloc[0]
@@ -70,3 +107,7 @@ class BarSourcePrices:
         if today is None or bar.session < today:
             self._cache[(symbol, after)] = bar
         return bar
+
+    def _is_session(self, day: date) -> bool:
+        cal = self._calendar
+        return cal.start <= day <= cal.end and cal.is_session(day)

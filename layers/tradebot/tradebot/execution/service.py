@@ -10,6 +10,10 @@ timeout has passed since the receive (by the injected clock), the rest of the ba
 extended, so another executor does not receive them while they are being worked on. Every
 ``pending_interval_seconds`` the orders left ACCEPTED are tried again; a heartbeat metric is put every
 ``heartbeat_interval_seconds``.
+
+Metrics (namespace ``TradeBot``, dimension ``service`` = POWERTOOLS_SERVICE_NAME, "tradebot" in the
+template): ``ExecutorHeartbeat`` (1 per beat) and ``PriceLookupFailures`` (1 per failed price lookup:
+the price source raised or could not read the symbol; the order stays ACCEPTED and is tried again).
 """
 
 from __future__ import annotations
@@ -37,20 +41,23 @@ from tradebot.trading.config import TradingConfig
 
 HEARTBEAT_NAMESPACE = "TradeBot"
 HEARTBEAT_METRIC = "ExecutorHeartbeat"
+PRICE_LOOKUP_FAILURES_METRIC = "PriceLookupFailures"
 
 
-def cloudwatch_heartbeat(cloudwatch: Any | None = None, service: str | None = None) -> Callable[[], None]:
-    """A heartbeat that puts 1 on TradeBot/ExecutorHeartbeat with dimension ``service`` (as Powertools Metrics
-    would: POWERTOOLS_SERVICE_NAME, "tradebot" in the template), which the heartbeat alarm watches."""
+def cloudwatch_counter(
+    metric: str, cloudwatch: Any | None = None, service: str | None = None
+) -> Callable[[], None]:
+    """A callable that puts 1 (Count) on TradeBot/``metric`` with dimension ``service`` (as Powertools
+    Metrics would: POWERTOOLS_SERVICE_NAME, "tradebot" in the template)."""
     service_name = service or os.environ.get("POWERTOOLS_SERVICE_NAME") or "tradebot"
 
-    def beat() -> None:
+    def put() -> None:
         client = cloudwatch or aws.client("cloudwatch")
         client.put_metric_data(
             Namespace=HEARTBEAT_NAMESPACE,
             MetricData=[
                 {
-                    "MetricName": HEARTBEAT_METRIC,
+                    "MetricName": metric,
                     "Dimensions": [{"Name": "service", "Value": service_name}],
                     "Value": 1.0,
                     "Unit": "Count",
@@ -58,7 +65,20 @@ def cloudwatch_heartbeat(cloudwatch: Any | None = None, service: str | None = No
             ],
         )
 
-    return beat
+    return put
+
+
+def cloudwatch_heartbeat(cloudwatch: Any | None = None, service: str | None = None) -> Callable[[], None]:
+    """A heartbeat that puts 1 on TradeBot/ExecutorHeartbeat with dimension ``service``, which the heartbeat
+    alarm watches."""
+    return cloudwatch_counter(HEARTBEAT_METRIC, cloudwatch, service)
+
+
+def price_lookup_failure_metric(
+    cloudwatch: Any | None = None, service: str | None = None
+) -> Callable[[], None]:
+    """Puts 1 on TradeBot/PriceLookupFailures with dimension ``service`` for each failed price lookup."""
+    return cloudwatch_counter(PRICE_LOOKUP_FAILURES_METRIC, cloudwatch, service)
 
 
 class ExecutorService:
@@ -252,10 +272,12 @@ def build_service(
     heartbeat: Callable[[], None] | None = None,
     wait_time_seconds: int = 20,
     logger: LoggerLike | None = None,
+    price_lookup_failure: Callable[[], None] | None = None,
 ) -> ExecutorService:
     """The executor service wired to the settings' resources. The broker (unless given), commission and
     slippage come from the trading config as it is at start (a change takes effect when the service
-    restarts); the visibility timeout is the queue's."""
+    restarts); the visibility timeout is the queue's. Each failed price lookup puts 1 on
+    TradeBot/PriceLookupFailures (``price_lookup_failure`` replaces that)."""
     clock = clock or SystemClock()
     ddb = ddb or aws.client("dynamodb")
     queue = OrderQueue(settings.orders_queue_url, sqs or aws.client("sqs"))
@@ -268,6 +290,7 @@ def build_service(
         clock=clock,
         ddb=ddb,
         logger=logger,
+        on_price_lookup_failure=price_lookup_failure or price_lookup_failure_metric(),
     )
     return ExecutorService(
         queue=queue,

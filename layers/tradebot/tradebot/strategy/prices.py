@@ -9,8 +9,12 @@ Price adjustment (``adjust``):
 * ``"none"`` (default): OHLC as given; "Adj Close" is not used (as in backtesting.py). Yahoo's Close is
   split-adjusted but not dividend-adjusted, so a dividend shows up as a small overnight drop.
 * ``"total_return"``: Open, High, Low and Close are all multiplied by ``Adj Close / Close`` of their bar,
-  so the series is a total-return series (dividends reinvested) with the bar's shape preserved. Needs an
-  "Adj Close" column with positive values. Backtests on it report prices in adjusted units.
+  so the series is a total-return series (dividends reinvested) with the bar's shape preserved. Needs a
+  real "Adj Close": bars without one (no such column, or an all-NaN column, which is how
+  :mod:`tradebot.data.bars` represents a file without Adj Close) raise :class:`AdjCloseMissingError` (an
+  InputValidationError naming the column), never a silent fallback to Close; a NaN or non-positive value
+  in an Adj Close that exists is a DataQualityError like any other price. Backtests on it report prices
+  in adjusted units.
   Yahoo's Adj Close is back-adjusted (a later dividend lowers every earlier price by the same factor), so
   absolute levels are not the prices traded then; every strategy here compares prices with prices of
   the same series (ratios), which a common factor does not change, so the signals stay point-in-time.
@@ -33,6 +37,12 @@ from tradebot.errors import DataQualityError, InputValidationError
 from tradebot.strategy import indicators
 
 FloatArray = npt.NDArray[np.float64]
+
+
+class AdjCloseMissingError(InputValidationError, DataQualityError):
+    """A total-return adjustment was asked of bars that have no Adj Close (the input cannot support it)."""
+
+
 REQUIRED_COLUMNS: tuple[str, ...] = ("Open", "High", "Low", "Close")
 ADJUSTMENTS: tuple[str, ...] = ("none", "total_return")
 
@@ -123,11 +133,17 @@ def _check_frame(bars: pd.DataFrame, adjust: str) -> None:
     missing = [c for c in REQUIRED_COLUMNS if c not in bars.columns]
     if missing:
         raise DataQualityError(f"bars are missing columns: {', '.join(missing)}")
-    if adjust == "total_return" and "Adj Close" not in bars.columns:
-        raise DataQualityError("total_return adjustment needs an 'Adj Close' column")
     if len(bars) == 0:
         raise DataQualityError("bars are empty")
     if not isinstance(bars.index, pd.DatetimeIndex):
         raise DataQualityError(f"bars need a DatetimeIndex, got {type(bars.index).__name__}")
     if not bars.index.is_unique or not bars.index.is_monotonic_increasing:
         raise DataQualityError("bars' index must be sorted and unique (one row per session)")
+    if adjust == "total_return" and (
+        "Adj Close" not in bars.columns
+        or bool(pd.to_numeric(bars["Adj Close"], errors="coerce").isna().all())
+    ):
+        raise AdjCloseMissingError(
+            "total_return adjustment needs an 'Adj Close' column, and these bars have none (missing from the "
+            "data, never copied from Close): use --adjust none, or data with Adj Close"
+        )
