@@ -49,11 +49,24 @@ def print_report(r: dict[str, Any], out: Console) -> None:
             out.print(f"... {len(r['skipped']) - LISTED} more skipped (all in --json and the quality report)")
     _print_signals(r, out)
     _print_ranking(r, out)
+    for note in r.get("decision_notes") or []:
+        out.print(f"[dim]note[/dim] {note}")
     _print_orders(r, out)
 
 
 def _print_signals(r: dict[str, Any], out: Console) -> None:
     signals = r.get("signals") or []
+    if r.get("warnings"):
+        warnings = _table(
+            "Data warnings (symbols kept; see the quality report)", "symbol", "warning", "detail"
+        )
+        for w in r["warnings"][:LISTED]:
+            warnings.add_row(w["symbol"], w["reason"], w.get("detail", ""))
+        out.print(warnings)
+        if len(r["warnings"]) > LISTED:
+            out.print(
+                f"... {len(r['warnings']) - LISTED} more warnings (all in --json and the quality report)"
+            )
     if r.get("optimization_failed"):
         failed = _table("Optimization failed (no signal)", "symbol", "detail")
         for f in r["optimization_failed"][:LISTED]:

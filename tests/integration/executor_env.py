@@ -175,9 +175,11 @@ class Env:
         send: Any = None,
         ledger: Any = None,
     ) -> Placement:
-        """PaperTrade's core against this environment; its orders join ``self.orders``."""
+        """PaperTrade's core against this environment; its orders join ``self.orders``. The ``signals`` are
+        the session's targets and closes: they are dated ``as_of`` (the tests reuse them across sessions)."""
+        session = [s.model_copy(update={"bar_date": as_of}) for s in signals]
         result = place_orders(
-            SignalsDocument(run_id=run_id, as_of=as_of, signals=signals),
+            SignalsDocument(run_id=run_id, as_of=as_of, signals=session),
             synthetic=True,
             config=self.config.load(),
             account="paper",

@@ -133,6 +133,9 @@ BAD_SIGNALS = {
     "negative close": {"close": -5.0},
     "infinite close": {"close": float("inf")},
     "a weight above 1": {"target_weight": 2.0},
+    "a bar 7 months old": {"bar_date": "2025-05-30"},
+    "a bar later than as_of": {"bar_date": "2025-12-31"},
+    "the same symbol twice": {"symbol": "SYN-E"},  # signals[0] becomes a second SYN-E
 }
 
 
@@ -150,6 +153,14 @@ def test_a_bad_signals_document_is_refused_and_nothing_is_written(stack, change)
     before = aws_state(stack)
     with pytest.raises(InputValidationError, match="signals"):
         invoke("paper_trade", event("paper_trade"))
+    assert aws_state(stack) == before
+
+
+def test_paper_trade_on_a_day_the_exchange_is_closed_is_refused(stack):
+    run_chain(until="generate_signals")
+    before = aws_state(stack)
+    with pytest.raises(InputValidationError, match="as_of: 2025-12-25 is not an NYSE session"):
+        invoke("paper_trade", {**event("paper_trade"), "as_of": "2025-12-25"})
     assert aws_state(stack) == before
 
 

@@ -154,3 +154,24 @@ def test_only_stale_csv_symbols_is_nothing_to_trade_not_a_failure(stack, tmp_pat
     assert result["market_open"] and not result["tradable"] and result["skipped"] == 1
     (issue,) = s3_json(result["quality"])["skipped"]
     assert (issue["symbol"], issue["reason"]) == ("SPY", "stale") and "last bar 2019-12-31" in issue["detail"]
+
+
+@pytest.mark.parametrize("kind", ["csv", "sample"])
+def test_a_session_the_market_has_not_reached_is_refused_for_every_source(stack, tmp_path, kind):
+    # SPY's rows re-dated so that the file ends on a session still ahead of the clock: a run for it must not
+    # decide (it would trade on bars that cannot exist yet, and the account would then refuse the real last
+    # session as "back in time")
+    directory = write_spy(tmp_path / "redated", spy_until("2024-04-19"))
+    source = f"csv:{directory}" if kind == "csv" else "sample"
+    clock = FixedClock(datetime(2024, 4, 12, 21, 0, tzinfo=UTC))  # 17:00 New York, Friday 12 April
+    before = aws_state(stack)
+    for as_of in (date(2024, 4, 15), date(2024, 4, 19)):  # the next session, a week ahead
+        event = FetchEvent(run_id=f"ahead-{kind}", request=PipelineRequest(source=source, as_of=as_of))
+        with pytest.raises(InputValidationError, match="has not closed yet"):
+            fetch_market_data(event, Runtime(settings=get_settings(), clock=clock))
+    assert aws_state(stack) == before
+    # the session that did close is decided as usual
+    closed = FetchEvent(
+        run_id=f"closed-{kind}", request=PipelineRequest(source=source, as_of=date(2024, 4, 12))
+    )
+    assert fetch_market_data(closed, Runtime(settings=get_settings(), clock=clock)).market_open

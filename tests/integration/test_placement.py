@@ -179,11 +179,13 @@ def test_pending_orders_reduce_the_cash_available_and_are_not_ordered_again(env:
     assert [(o.symbol, o.quantity) for o in monday.orders] == [("SPY", 90)]
     assert env.executor().drain().awaiting_open == [monday.orders[0].order_id]
     # Tuesday: SPY is to shrink to 5 shares, but none is held yet (cannot sell unheld shares); QQQ wants
-    # 100 shares (50% at 50) but only 10,000 - 90 * 100 * 1.001 = 991 is not spoken for: 19 shares
+    # 100 shares (50% at 50) but the pending buy keeps 90 * 100 * 1.03 * 1.0005 = 9,274.64 (its close plus
+    # the 3% market-buy buffer, commission) and only 725.36 is not spoken for: at 50 * 1.03 * 1.0005 a
+    # share, 14 shares
     tuesday = env.place([signal("SPY", 0.1, 100.0), signal("QQQ", 1.0, 50.0)], as_of=TUE)
-    assert [(o.symbol, o.side, o.quantity) for o in tuesday.orders] == [("QQQ", "BUY", 19)]
+    assert [(o.symbol, o.side, o.quantity) for o in tuesday.orders] == [("QQQ", "BUY", 14)]
     assert "SPY: sell cut from 85 to 0 shares by pending orders" in tuesday.notes
-    assert "QQQ: buy cut from 100 to 19 shares by available cash" in tuesday.notes
+    assert "QQQ: buy cut from 100 to 14 shares by available cash" in tuesday.notes
     # both fill once their open is known, and the cash covers them
     env.prices.opens.update({"SPY": 100.0, "QQQ": 50.0})
     report = env.executor().drain()
@@ -221,3 +223,21 @@ def test_an_invalid_config_item_is_a_configuration_error(env: Env) -> None:
     )
     with pytest.raises(ConfigurationError, match="daily_loss_limit"):
         ConfigStore(CONFIG, env.ddb).load()
+
+
+@pytest.mark.parametrize(("buffer_bps", "rejected"), [(5.0, 1), (300.0, 0)])
+def test_the_market_buy_buffer_keeps_the_last_buy_of_a_gap_up_open(env: Env, buffer_bps, rejected) -> None:
+    # Given ten buys that together want the whole account, and opens 2% above the closes they were sized on
+    risk = RiskLimits(initial_capital=CAPITAL, max_position_weight=0.1, market_buy_buffer_bps=buffer_bps)
+    env.config.save(TradingConfig(risk=risk))
+    symbols = [f"S{i:02d}" for i in range(10)]
+    placed = env.place([signal(s, 1.0, 50.0) for s in symbols])
+    assert len(placed.orders) == 10
+    env.prices.opens.update({s: 51.0 for s in symbols})
+    # When they fill at the open
+    report = env.executor().drain()
+    # Then with only slippage budgeted the last one finds the cash short (a real broker would not have
+    # accepted it); with the 3% buffer (the default, after Alpaca's buying-power check) all fill
+    assert len(report.rejected) == rejected and len(report.filled) == 10 - rejected
+    assert all(reason == "insufficient cash" for _, reason in report.rejected)
+    env.assert_consistent()

@@ -50,9 +50,10 @@ def test_gross_exposure_limit_shrinks_allocation():
     signals = [signal(s, 1.0, 10.0) for s in ("AAA", "BBB", "CCC", "DDD")]
     result = plan(signals, portfolio, max_position_weight=0.5, max_gross_exposure=1.0)
     # 4 targets under a 100% gross limit: 25% each (250 shares), not 50%; the last buy is cut to the cash
-    # left after the others' commission and slippage headroom
+    # left after the others' budget: each share at 10 * (1 + 3% market-buy buffer) * (1 + 0.05% commission)
+    # = 10.305, so 3 * 250 * 10.305 = 7,728.86 and 2,271.14 / 10.305 = 220 shares are left
     assert [o.quantity for o in result.orders][:3] == [250, 250, 250]
-    assert 240 < result.orders[3].quantity < 250
+    assert result.orders[3].quantity == 220
     assert sum(o.quantity * o.reference_price for o in result.orders) <= 10_000
 
 
@@ -179,3 +180,12 @@ def test_cash_goes_to_the_best_ranked_first_and_the_cut_is_recorded():
     assert aaa.reason == f"buy cut from 100 to {quantities['AAA']} shares by available cash"
     assert aaa.quantity == quantities["AAA"]
     assert sum(o.quantity * o.reference_price for o in result.orders) <= 3_000  # the limits still hold
+
+
+def test_a_target_that_buys_zero_whole_shares_says_so():
+    # A $599,000 share and an account of 100,000 at most 20% per position
+    result = plan([signal("BRK.A", 1.0, 599_000.0)], Portfolio(account="paper", cash=100_000))
+    assert result.orders == []
+    assert result.notes == ["BRK.A: a target of 20,000.00 buys 0 whole shares at 599,000.00"]
+    (candidate,) = result.candidates
+    assert candidate.reason == "a target of 20,000.00 buys 0 whole shares at 599,000.00"

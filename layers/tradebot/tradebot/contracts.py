@@ -260,12 +260,28 @@ class Signal(Contract):
 
 class SignalsDocument(Contract):
     """Every symbol's signal for one run (one S3 object, tradebot.store.runs), and the symbols whose
-    optimization failed, with the reason."""
+    optimization failed, with the reason. Each signal is of the document's session (``bar_date`` is
+    ``as_of``) and names a symbol no other signal names."""
 
     run_id: RunId
     as_of: date
     signals: list[Signal]
     failed: list[SymbolIssue] = []
+
+    @model_validator(mode="after")
+    def _one_session_one_signal_per_symbol(self) -> SignalsDocument:
+        for i, s in enumerate(self.signals):
+            if s.bar_date != self.as_of:
+                raise ValueError(
+                    f"signals[{i}].bar_date: {s.symbol}'s bar is of {s.bar_date}, not of the session "
+                    f"decided on ({self.as_of})"
+                )
+        seen: set[str] = set()
+        for i, s in enumerate(self.signals):
+            if s.symbol in seen:
+                raise ValueError(f"signals[{i}].symbol: {s.symbol} has more than one signal")
+            seen.add(s.symbol)
+        return self
 
 
 class SignalsResult(Contract):

@@ -70,6 +70,9 @@ class Loaded:
     symbol: str
     source: str
     synthetic: bool
+    # what the pipeline's quality gate (tradebot.data.quality) says of these bars: warnings, and the
+    # reason it would skip the symbol (the research commands go on, but say so)
+    checks: tuple[dict[str, str], ...] = ()
 
 
 def load_bars(data: str, symbol: str | None, start: str | None, end: str | None) -> Loaded:
@@ -116,10 +119,29 @@ def load_bars(data: str, symbol: str | None, start: str | None, end: str | None)
 
 
 def _checked(loaded: Loaded, first: date | None, last: date | None) -> Loaded:
+    """The pipeline's quality gate on the bars, as of their last bar, printed on stderr."""
+    from dataclasses import replace
+
+    from tradebot.calendar import get_calendar
+    from tradebot.data.quality import check_bars
+
     if loaded.bars.empty:
         span = f" between {first or 'the start'} and {last or 'the end'}" if first or last else ""
         raise UsageError(f"{loaded.symbol}: no bars{span}")
-    return loaded
+    report = check_bars(
+        {loaded.symbol: loaded.bars}, loaded.bars.index[-1].date(), get_calendar(), min_bars=1
+    )
+    checks = [{"kind": "skip", **issue.model_dump()} for issue in report.issues] + [
+        {"kind": "warning", **issue.model_dump()} for issue in report.warnings
+    ]
+    for check in checks:
+        colour, what = (
+            ("red", "the pipeline would skip it") if check["kind"] == "skip" else ("yellow", "warning")
+        )
+        err.print(
+            f"[{colour}]{check['symbol']}: {check['reason']}[/{colour}] ({what}): {escape(check['detail'])}"
+        )
+    return replace(loaded, checks=tuple(checks))
 
 
 def parse_params(items: list[str] | None) -> dict[str, float]:
@@ -296,6 +318,7 @@ def backtest_json(loaded: Loaded, result: BacktestResult) -> dict[str, Any]:
         "symbol": loaded.symbol,
         "source": loaded.source,
         "synthetic": loaded.synthetic,
+        "data_checks": list(loaded.checks),
         "strategy": result.strategy,
         "params": result.params,
         "fill": result.fill.model_dump(),
@@ -363,6 +386,13 @@ def print_backtest(loaded: Loaded, result: BacktestResult, n_trades: int) -> Non
     if stats.get("bust"):
         table.add_row("[red]Bust on[/red]", stats["bust"])
     wide_out.print(table)
+    skipped = stats.get("entries_not_taken") or []
+    if skipped:
+        days = ", ".join(str(d) for d in skipped[:5]) + (", ..." if len(skipped) > 5 else "")
+        wide_out.print(
+            f"[yellow]{len(skipped)} entry signal(s) could not be taken[/yellow]: not one whole share was "
+            f"affordable at the next open ({days}); try more --cash, --fractional or a cheaper symbol"
+        )
     if result.trades and n_trades > 0:
         shown = result.trades[-n_trades:]
         listing = Table(title=f"Trades (last {len(shown)} of {len(result.trades)})", box=box.SIMPLE_HEAD)
@@ -486,6 +516,7 @@ def optimize_json(loaded: Loaded, outcome: OptimizationOutcome) -> dict[str, Any
         "symbol": loaded.symbol,
         "source": loaded.source,
         "synthetic": loaded.synthetic,
+        "data_checks": list(loaded.checks),
         "strategy": outcome.strategy,
         "objective": outcome.objective,
         "mode": outcome.mode,

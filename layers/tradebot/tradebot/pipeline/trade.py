@@ -72,6 +72,8 @@ class Placement:
 
 def paper_trade(event: PaperTradeEvent, rt: Runtime) -> PaperTradeResult:
     """Decide the session once for the account and queue its orders (see the module doc)."""
+    if not rt.calendar.is_session(event.as_of):
+        raise InputValidationError(f"as_of: {event.as_of} is not an NYSE session: nothing is decided on it")
     objects = runs.RunObjects(rt.s3, rt.settings.data_bucket)
     document = objects.get_model(event.signals, SignalsDocument)
     if (document.run_id, document.as_of) != (event.run_id, event.as_of):

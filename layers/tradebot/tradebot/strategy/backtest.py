@@ -118,6 +118,8 @@ def backtest(
             int(np.count_nonzero(sim.shares)),
         ),
         "commission_paid": float(sum(f.fee for f in sim.fills)),
+        # entry signals with zero whole shares affordable at the next open (their dates)
+        "entries_not_taken": [prices.date(t) for t in sim.entries_not_taken],
         "open_position": float(sim.shares[-1]),
         "bust": None if sim.bust is None else prices.date(sim.bust),
     }

@@ -15,7 +15,7 @@ arithmetic helpers below, so a share count rounds the same way in both.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -127,6 +127,9 @@ class Simulation:
     fills: list[SimFill]
     n_entries: int
     bust: int | None
+    # bars whose entry signal could not be taken: zero shares affordable at that open (small account, or
+    # whole shares dearer than the cash)
+    entries_not_taken: list[int] = field(default_factory=list)
 
 
 def simulate(
@@ -152,6 +155,7 @@ def simulate(
     shares_at = np.zeros(n)
     fills: list[SimFill] = []
     cash, shares, last, entries = float(fill.cash), 0.0, 0, 0
+    not_taken: list[int] = []
     bust: int | None = None
 
     def hold_until(j: int) -> bool:
@@ -196,9 +200,11 @@ def simulate(
                     cash, shares = cash + (q * price - fee), -q
                 fills.append(SimFill(t, shares, price, fee))
                 entries += 1
+            else:
+                not_taken.append(t)
     else:
         hold_until(n)
     equity = cash_at + shares_at * cl[start:stop]
     if bust is not None:
         equity[bust - start :] = 0.0
-    return Simulation(start, stop, equity, cash_at, shares_at, fills, entries, bust)
+    return Simulation(start, stop, equity, cash_at, shares_at, fills, entries, bust, not_taken)

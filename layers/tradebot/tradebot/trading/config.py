@@ -29,9 +29,19 @@ class RiskLimits(Contract):
     daily_loss_limit: float | None = Field(default=0.05, gt=0, lt=1)
     commission_rate: float = Field(default=0.0005, ge=0, lt=0.05)  # fraction of traded value
     slippage_bps: float = Field(default=5.0, ge=0, lt=500)
+    # Cash set aside for a MARKET buy above the close it is sized on, for the overnight gap (slippage
+    # included): as a real broker does (Alpaca checks a market buy against a price 2.5-4% above the
+    # current one: https://docs.alpaca.markets/docs/orders-at-alpaca), so the last buy of a session is not
+    # rejected at the open for want of cash unless the open gaps more than this.
+    market_buy_buffer_bps: float = Field(default=300.0, ge=0, lt=2_000)
 
     @model_validator(mode="after")
     def _consistent(self) -> RiskLimits:
+        if self.market_buy_buffer_bps < self.slippage_bps:
+            raise ValueError(
+                f"market_buy_buffer_bps ({self.market_buy_buffer_bps:g}) must cover slippage_bps "
+                f"({self.slippage_bps:g})"
+            )
         if self.max_position_weight > self.max_gross_exposure:
             raise ValueError(
                 f"max_position_weight ({self.max_position_weight}) exceeds max_gross_exposure "

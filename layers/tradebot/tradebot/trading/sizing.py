@@ -13,7 +13,8 @@ Sizing rule (documented in README "Orders and the paper account"):
   account will hold once its pending orders (NEW or ACCEPTED, from earlier sessions) have filled;
 - sells are planned first (never more than is held and not already being sold); buys are then cut to the
   cash available: cash, minus what pending buys may cost, plus what this plan's sells at least bring in,
-  with commission and slippage headroom (a LIMIT order's worst case is exact: its limit), and to the gross
+  a MARKET buy budgeted at its close plus ``market_buy_buffer_bps`` (3 %: a broker's buying-power check;
+  the overnight gap) and commission (a LIMIT order's worst case is exact: its limit), and to the gross
   exposure left once the sells have filled (pending orders included, at today's closes); orders below
   ``min_order_value`` are dropped (a sell that closes a position is kept); at most ``max_orders_per_run``
   orders (sells first).
@@ -70,11 +71,13 @@ def limit_price_for(side: str, close: float, offset_bps: float) -> float:
 
 
 def worst_case_cost(order: Order, risk: RiskLimits) -> float:
-    """What a BUY may take from cash: a LIMIT never fills above its limit; a MARKET order gets the
-    slippage headroom (a gap at the open can still exceed it: the fill transaction is the last check)."""
+    """What a BUY may take from cash: a LIMIT never fills above its limit; a MARKET order is budgeted at
+    its close plus ``market_buy_buffer_bps`` (the overnight gap and slippage), commission on top. A gap
+    beyond the buffer can still leave the cash short: the fill transaction is the last check."""
     if order.limit_price is not None:
         return order.quantity * order.limit_price * (1 + risk.commission_rate)
-    return order.quantity * order.reference_price * (1 + risk.commission_rate + risk.slippage_bps / 10_000)
+    price = order.reference_price * (1 + risk.market_buy_buffer_bps / 10_000)
+    return order.quantity * price * (1 + risk.commission_rate)
 
 
 def worst_case_proceeds(order: Order, risk: RiskLimits) -> float:
@@ -166,6 +169,10 @@ def plan_orders(
     targets = {
         s.symbol: max(0, math.floor(s.target_weight * allocation * equity / s.close)) for s in selected
     }
+    for s in selected:
+        if targets[s.symbol] == 0 and s.target_weight > 0 and expected.get(s.symbol, 0) <= 0:
+            value = s.target_weight * allocation * equity
+            ctx.note(s.symbol, f"a target of {value:,.2f} buys 0 whole shares at {s.close:,.2f}")
 
     sells, buys = _sells_and_buys(ctx, signals, targets, expected, held, being_sold)
     cash = portfolio.cash - sum(worst_case_cost(o, risk) for o in pending if o.side == "BUY")
