@@ -1,7 +1,9 @@
-"""Fail if a built Lambda function plus its layers exceeds Lambda's unzipped size limit.
+"""Fail if a built Lambda function plus its layers exceeds Lambda's unzipped size limit or its budget.
 
 Reads `sam build`'s output (.aws-sam/build/template.yaml and the artifact folders next to it) and prints
-one row per function. Usage: python scripts/check_build_size.py [.aws-sam/build]
+one row per function. The budgets are issue 11's: a function that fetches (it has the fetch layer) under
+200 MiB, every other function under 120 MiB, so a dependency that creeps in fails the build long before
+Lambda's 250 MiB does. Usage: python scripts/check_build_size.py [.aws-sam/build]
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from tradebot_local.cfn import CfnTag, load_template
 # Lambda's quota: function code + all its layers, unzipped (262,144,000 bytes = 250 MiB).
 UNZIPPED_LIMIT_BYTES = 262_144_000
 MIB = 1024 * 1024
+FETCH_LAYER = "FetchLayer"
+BUDGET_MIB = {True: 200, False: 120}  # with the fetch layer / without it
 
 
 def tree_size(folder: Path) -> int:
@@ -43,9 +47,9 @@ def ref_target(value: Any) -> str | None:
 
 
 def function_layers(template: dict[str, Any], function: dict[str, Any]) -> list[Any]:
-    globals_function = template.get("Globals", {}).get("Function", {})
-    layers = function.get("Properties", {}).get("Layers", globals_function.get("Layers", []))
-    return list(layers)
+    """The function's layers: SAM's Globals lists are additive (the Globals' first, then the function's)."""
+    globals_layers = template.get("Globals", {}).get("Function", {}).get("Layers", [])
+    return [*globals_layers, *function.get("Properties", {}).get("Layers", [])]
 
 
 def check(build_dir: Path) -> int:
@@ -61,7 +65,9 @@ def check(build_dir: Path) -> int:
         return 1
 
     failures = []
-    print(f"{'function':<28} {'code MiB':>9} {'layers MiB':>11} {'total MiB':>10}   limit 250 MiB")
+    print(
+        f"{'function':<28} {'code MiB':>9} {'layers MiB':>11} {'total MiB':>10} {'budget':>7}   limit 250 MiB"
+    )
     for logical_id, function in sorted(functions.items()):
         code = tree_size(build_dir / function["Properties"]["CodeUri"])
         layers = 0
@@ -74,13 +80,16 @@ def check(build_dir: Path) -> int:
             else:
                 failures.append(f"{logical_id}: cannot measure layer {layer!r} (not built by this template)")
         total = code + layers
-        verdict = "ok" if total < UNZIPPED_LIMIT_BYTES else "TOO BIG"
+        budget = BUDGET_MIB[FETCH_LAYER in names]
+        verdict = "ok" if total < UNZIPPED_LIMIT_BYTES and total < budget * MIB else "TOO BIG"
         print(
-            f"{logical_id:<28} {code / MIB:>9.2f} {layers / MIB:>11.2f} {total / MIB:>10.2f}   "
+            f"{logical_id:<28} {code / MIB:>9.2f} {layers / MIB:>11.2f} {total / MIB:>10.2f} {budget:>7}   "
             f"{verdict} ({total:,} bytes; {', '.join(names) or 'no layers'})"
         )
         if total >= UNZIPPED_LIMIT_BYTES:
             failures.append(f"{logical_id}: {total:,} bytes >= {UNZIPPED_LIMIT_BYTES:,}")
+        elif total >= budget * MIB:
+            failures.append(f"{logical_id}: {total / MIB:.1f} MiB >= its budget of {budget} MiB")
     for failure in failures:
         print(f"FAIL {failure}", file=sys.stderr)
     return 1 if failures else 0

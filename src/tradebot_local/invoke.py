@@ -72,6 +72,7 @@ def _run_upstream(
         "manifest": fetched["manifest"],
         "batches": fetched["batches"],
         "tolerated_failure_percentage": fetched["tolerated_failure_percentage"],
+        "quality": fetched["quality"],
     }
     produced = _call(dispatcher, physical["generate_signals"], signals)
     _expect(event.get("signals"), produced["signals"], "signals")

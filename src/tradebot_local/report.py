@@ -9,7 +9,20 @@ from rich.table import Table
 
 from tradebot_local.cli.common import SYNTHETIC_NOTE
 
-NUMERIC_COLUMNS = {"qty", "price", "avg price", "seconds", "weight", "close", "rank", "oos", "is"}
+NUMERIC_COLUMNS = {
+    "qty",
+    "price",
+    "avg price",
+    "seconds",
+    "weight",
+    "close",
+    "rank",
+    "oos",
+    "is",
+    "shares",
+    "cash in lieu",
+    "orders",
+}
 LISTED = 20  # rows of a long table printed (all of them are in --json)
 
 
@@ -48,6 +61,7 @@ def print_report(r: dict[str, Any], out: Console) -> None:
         if len(r["skipped"]) > LISTED:
             out.print(f"... {len(r['skipped']) - LISTED} more skipped (all in --json and the quality report)")
     _print_signals(r, out)
+    print_corporate_actions(r.get("corporate_actions") or [], out, "Corporate actions applied by this run")
     _print_ranking(r, out)
     for note in r.get("decision_notes") or []:
         out.print(f"[dim]note[/dim] {note}")
@@ -72,6 +86,15 @@ def _print_signals(r: dict[str, Any], out: Console) -> None:
         for f in r["optimization_failed"][:LISTED]:
             failed.add_row(f["symbol"], f.get("detail", ""))
         out.print(failed)
+    if r.get("withheld"):
+        withheld = _table(
+            "Signals withheld (not traded: the data warns of it)", "symbol", "warning", "detail"
+        )
+        for w in r["withheld"][:LISTED]:
+            withheld.add_row(w["symbol"], w["reason"], w.get("detail", ""))
+        out.print(withheld)
+        if len(r["withheld"]) > LISTED:
+            out.print(f"... {len(r['withheld']) - LISTED} more withheld (all in --json)")
     if not signals:
         return
     if len(signals) > LISTED:
@@ -117,6 +140,10 @@ def _print_orders(r: dict[str, Any], out: Console) -> None:
         status = "ACCEPTED, awaiting the open" if o["status"] == "ACCEPTED" else o["status"]
         if o.get("status_reason"):
             status += f": {o['status_reason']}"
+        for a in o.get("adjusted") or []:
+            status += (
+                f" (adjusted for the {a['ratio']} split of {a['ex_date']}: was {a['quantity_before']} shares)"
+            )
         orders.add_row(o["order_id"], o["symbol"], o["side"], str(o["quantity"]), status)
     out.print(orders if r["orders"] else "No orders.")
     if r["fills"]:
@@ -143,3 +170,22 @@ def _print_orders(r: dict[str, Any], out: Console) -> None:
             pos.add_row(sym, str(q["quantity"]), f"{q['avg_price']:.4f}")
         out.print(pos)
         out.print(f"cash {p['cash']:,.2f}   equity {p['equity']:,.2f}")
+
+
+def print_corporate_actions(actions: list[dict[str, Any]], out: Console, title: str) -> None:
+    """Splits applied to the account (tradebot.trading.account.SplitRecord.summary): a table."""
+    if not actions:
+        return
+    table = _table(title, "symbol", "ex-date", "ratio", "shares", "avg price", "cash in lieu", "orders")
+    for a in actions:
+        orders = len(a.get("orders_adjusted", [])) + len(a.get("orders_cancelled", []))
+        table.add_row(
+            a["symbol"],
+            a["ex_date"],
+            a["ratio"],
+            f"{a['shares_before']} -> {a['shares_after']}",
+            f"{a['avg_price_before']:.2f} -> {a['avg_price_after']:.2f}",
+            f"{a['cash_in_lieu']:.2f}",
+            str(orders or ""),
+        )
+    out.print(table)

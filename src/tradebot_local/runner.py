@@ -70,6 +70,7 @@ class RunReport:
     awaiting_open: list[str] = field(default_factory=list)
     rejected: list[dict[str, str]] = field(default_factory=list)
     portfolio: dict[str, Any] = field(default_factory=dict)
+    corporate_actions: list[dict[str, Any]] = field(default_factory=list)  # splits applied by the run
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)  # namespace -> metric -> sum
     details: RunDetails = field(default_factory=lambda: RunDetails())
     invocations: dict[str, int] = field(default_factory=dict)  # Lambda function -> invocations
@@ -97,6 +98,7 @@ class RunReport:
             "warnings": details.warnings,
             "signals": details.signals,
             "signals_object": self.output.get("signals", {}).get("signals"),
+            "withheld": details.withheld,
             "optimization_failed": details.optimization_failed,
             "ranking": details.ranking,
             "decision_notes": details.notes,
@@ -104,6 +106,7 @@ class RunReport:
             "fills": self.fills,
             "awaiting_open": self.awaiting_open,
             "rejected": self.rejected,
+            "corporate_actions": self.corporate_actions,
             "portfolio": self.portfolio,
             "failed_state": self.failed_state,
             "error_type": self.error_type,
@@ -126,6 +129,7 @@ class RunDetails:
     skipped: list[dict[str, Any]] = field(default_factory=list)  # quality report: skipped, with reasons
     warnings: list[dict[str, Any]] = field(default_factory=list)  # quality report: warnings
     signals: list[dict[str, Any]] = field(default_factory=list)  # SignalsDocument
+    withheld: list[dict[str, Any]] = field(default_factory=list)  # signals withheld, with the warning
     optimization_failed: list[dict[str, Any]] = field(default_factory=list)
     ranking: list[dict[str, Any]] = field(default_factory=list)  # the decision's candidates
     notes: list[str] = field(default_factory=list)  # the decision's notes
@@ -143,6 +147,7 @@ def run_details(output: dict[str, Any]) -> RunDetails:
     if signals:
         document = _json_object(s3, signals)
         details.signals, details.optimization_failed = document["signals"], document.get("failed", [])
+        details.withheld = document.get("withheld", [])
     decision = (output.get("trade") or {}).get("decision")
     if decision:
         try:
@@ -368,6 +373,7 @@ def run_pipeline(
         report.orders, report.fills = settled.orders, settled.fills
         report.awaiting_open, report.rejected = settled.awaiting_open, settled.rejected
         report.portfolio = settled.portfolio
+        report.corporate_actions = settled.corporate_actions
         report.details = run_details(report.output)
         report.metrics = metric_totals(dispatcher.metrics)
         report.invocations = dict(Counter(i.function for i in dispatcher.invocations))

@@ -34,6 +34,8 @@ class Settlement:
     awaiting_open: list[str] = field(default_factory=list)
     rejected: list[dict[str, str]] = field(default_factory=list)
     portfolio: dict[str, Any] = field(default_factory=dict)
+    # splits applied to the account by this run: PaperTrade's (in its decision), then the executor's
+    corporate_actions: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _no_sleep(seconds: float) -> None:
@@ -102,12 +104,14 @@ def settle(output: dict[str, Any]) -> Settlement:
     settlement = Settlement(executed=executed)
     settlement.orders = [
         {
-            **o.model_dump(
+            # the order as the ledger has it: a split after the decision amends its quantity and prices
+            **(e.order if e else o).model_dump(
                 mode="json",
                 include={"order_id", "run_id", "symbol", "side", "quantity", "reference_price", "reason"},
             ),
             "status": e.status if e else "UNKNOWN",
             "status_reason": e.reason if e else "",
+            **({"adjusted": [a.model_dump(mode="json") for a in e.amendments]} if e and e.amendments else {}),
         }
         for o, e in zip(decided, entries, strict=True)
     ]
@@ -125,6 +129,12 @@ def settle(output: dict[str, Any]) -> Settlement:
     settlement.portfolio = portfolio_snapshot(
         source, fetch, [date.fromisoformat(f["session"]) for f in settlement.fills]
     )
+    applied = (decision.corporate_actions if decision is not None else []) + executed.splits
+    seen: set[tuple[str, date]] = set()
+    for record in applied:
+        if (record.symbol, record.ex_date) not in seen:
+            seen.add((record.symbol, record.ex_date))
+            settlement.corporate_actions.append(record.summary())
     return settlement
 
 
@@ -139,6 +149,10 @@ def portfolio_snapshot(source: BarSource, fetch: dict[str, Any], fill_sessions: 
     if marked_at is not None and portfolio.positions:
         loaded = source.load(sorted(portfolio.positions), marked_at - timedelta(days=10), marked_at)
         closes = {s: float(f["Close"].iloc[-1]) for s, f in loaded.frames.items() if len(f)}
+    # a stopped symbol (its history restated, no split explains it) is marked at its recorded close
+    for halt in AccountStore(settings.state_table).symbol_halts(settings.account_id).values():
+        if halt.symbol in portfolio.positions and halt.mark is not None:
+            closes[halt.symbol] = halt.mark
     return {
         "account": portfolio.account,
         "cash": round(portfolio.cash, 2),

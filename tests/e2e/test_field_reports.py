@@ -56,3 +56,21 @@ def test_backtest_and_optimize_run_the_pipelines_checks_on_their_data(universe_w
     assert optimized.exit_code == 0
     assert [c["reason"] for c in json.loads(optimized.stdout)["data_checks"]] == ["possible_split"]
     assert "possible_split" in CliRunner().invoke(app, ["backtest", *data]).stderr
+
+
+def test_a_possible_split_inside_a_history_withholds_the_signal_and_says_why(
+    universe_with_a_split: Path,
+) -> None:
+    # §4: U0003's unadjusted 4:1 split (a -75% day on 2024-02-01) never silently drives a decision
+    args = ["run", "--source", f"csv:{universe_with_a_split}", "--as-of", AS_OF]
+    report = json.loads(CliRunner().invoke(app, [*args, "--json"]).stdout)
+    assert report["status"] == "SUCCEEDED"
+    assert "U0003" not in {s["symbol"] for s in report["signals"]} and len(report["signals"]) == 19
+    (withheld,) = report["withheld"]
+    assert (withheld["symbol"], withheld["reason"]) == ("U0003", "possible_split")
+    assert "signal withheld" in withheld["detail"] and "2024-02-01" in withheld["detail"]
+    assert all(o["symbol"] != "U0003" for o in report["orders"])
+    assert all(c["symbol"] != "U0003" for c in report["ranking"])
+    # shown next to the signals
+    table = CliRunner().invoke(app, args).stdout
+    assert "Signals withheld" in table and "U0003" in table

@@ -164,4 +164,5 @@ def test_the_run_summary_and_the_signals_object_have_the_documented_formats(stac
         Bucket=report.output["signals"]["signals"]["bucket"], Key=prefix + "signals.json.gz"
     )
     document = json.loads(gzip.decompress(body["Body"].read()))
-    assert set(document) == {"run_id", "as_of", "signals", "failed"} and len(document["signals"]) == 30
+    assert set(document) == {"run_id", "as_of", "signals", "failed", "withheld", "splits"}
+    assert len(document["signals"]) == 30 and document["withheld"] == []

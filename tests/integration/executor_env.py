@@ -3,6 +3,7 @@ template.yaml's, a FIFO orders queue, fake next-session prices and a recording l
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import Any
@@ -41,6 +42,11 @@ class FakePrices:
     def __init__(self, opens: dict[str, float]) -> None:
         self.opens = dict(opens)
         self.bars: dict[str, SessionBar] = {}
+        # the decision session's close as the source has it now, by symbol (unset: not known, not checked)
+        self.closes: dict[str, float] = {}
+
+    def close_on(self, symbol: str, session: date) -> float | None:
+        return self.closes.get(symbol)
 
     def next_bar(self, symbol: str, after: date) -> SessionBar | None:
         session = get_calendar().next_session(after)
@@ -137,16 +143,25 @@ class Env:
     def beat(self) -> None:
         self.beats += 1
 
-    def order(self, side: str, quantity: int, symbol: str = "SPY", account: str = "paper") -> Order:
+    def order(
+        self,
+        side: str,
+        quantity: int,
+        symbol: str = "SPY",
+        account: str = "paper",
+        *,
+        as_of: date = AS_OF,
+        reference_price: float = 100.0,
+    ) -> Order:
         order = Order(
-            order_id=order_id_for(account, AS_OF, symbol, side),
+            order_id=order_id_for(account, as_of, symbol, side),
             run_id="run-1",
             account=account,
-            as_of=AS_OF,
+            as_of=as_of,
             symbol=symbol,
             side=side,  # type: ignore[arg-type]
             quantity=quantity,
-            reference_price=100.0,
+            reference_price=reference_price,
             synthetic=True,
             created_at=NOW,
         )
@@ -213,7 +228,8 @@ class Env:
     def assert_consistent(
         self, *, pending: frozenset[str] = frozenset(), accounts: tuple[str, ...] = ("paper",)
     ) -> None:
-        """Every order recorded once, final (or ACCEPTED if listed as pending); the account = sum of fills."""
+        """Every order recorded once, final (or ACCEPTED if listed as pending); the account = the sum of
+        its fills, with each split applied to the shares filled before its ex-date (and its cash in lieu)."""
         entries = {e.order.order_id: e for e in self.ledger.list_orders()}
         assert set(entries) == {o.order_id for o in self.orders}
         for order_id, entry in entries.items():
@@ -225,13 +241,21 @@ class Env:
         for account in accounts:
             cash = CAPITAL
             held: dict[str, int] = {}
-            for entry in entries.values():
-                if entry.order.account != account or entry.fill is None:
+            # fills and splits in session order (a split at ex-date E comes before E's fills)
+            events: list[tuple[date, int, Any]] = [(r.ex_date, 0, r) for r in self.accounts.splits(account)]
+            events += [
+                (e.fill.session, 1, e.fill)
+                for e in entries.values()
+                if e.order.account == account and e.fill is not None
+            ]
+            for _, kind, event in sorted(events, key=lambda x: (x[0], x[1])):
+                if kind == 0:
+                    cash += event.cash_in_lieu
+                    held[event.symbol] = math.floor(held.get(event.symbol, 0) * event.fraction)
                     continue
-                fill = entry.fill
-                sign = 1 if fill.side == "BUY" else -1
-                cash -= sign * fill.quantity * fill.price + fill.commission
-                held[fill.symbol] = held.get(fill.symbol, 0) + sign * fill.quantity
+                sign = 1 if event.side == "BUY" else -1
+                cash -= sign * event.quantity * event.price + event.commission
+                held[event.symbol] = held.get(event.symbol, 0) + sign * event.quantity
             portfolio = self.accounts.load(account, CAPITAL)
             assert portfolio.cash == pytest.approx(cash, abs=1e-6)
             assert {s: p.quantity for s, p in portfolio.positions.items()} == {

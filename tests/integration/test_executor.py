@@ -6,13 +6,14 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
 from datetime import UTC, date, datetime
 from typing import Any
 
 import boto3
 import pytest
 
-from executor.main import install_signal_handlers, wait_seconds_from_env
+from executor.main import install_signal_handlers, interruptible_sleep, wait_seconds_from_env
 from tests.integration.executor_env import (
     CAPITAL,
     CONFIG,
@@ -29,10 +30,17 @@ from tradebot.errors import ConfigurationError, DataQualityError
 from tradebot.execution.broker import PaperBroker, SessionBar
 from tradebot.execution.executor import ExecutorReport, OrderExecutor
 from tradebot.execution.service import (
+    MESSAGE_BOUND_SECONDS,
+    POLL_SLICE_SECONDS,
+    SHUTDOWN_GRACE_SECONDS,
+    YAHOO_ATTEMPT_SECONDS,
     ExecutorService,
+    ShutdownRequested,
     build_service,
     cloudwatch_heartbeat,
     price_lookup_failure_metric,
+    shutdown_worst_case_seconds,
+    stopping_sleep,
 )
 from tradebot.settings import Settings
 from tradebot.store.queue import OrderQueue
@@ -731,3 +739,186 @@ def test_a_failing_metric_put_does_not_stop_the_executor(env: Env) -> None:
     executor._executor._on_price_lookup_failure = broken_metric
     assert executor.poll_once().price_lookup_failures == 1
     assert "could not count the price lookup failure" in env.logger.messages("warning")
+
+
+# --- stopping (SIGTERM) ---------------------------------------------------------------------------------
+
+
+class SlowPrices:
+    """Next-session prices whose every lookup takes ``seconds`` of the injected clock (a Yahoo attempt at its
+    timeout); the first lookup also sets ``stop_on_first`` (SIGTERM while that message is in flight)."""
+
+    def __init__(self, env: Env, seconds: float, stop_on_first: threading.Event | None = None) -> None:
+        self._env = env
+        self._seconds = seconds
+        self._stop = stop_on_first
+        self.lookups = 0
+        self.signalled_at: datetime | None = None
+
+    def next_bar(self, symbol: str, after: date) -> SessionBar | None:
+        self.lookups += 1
+        if self._stop is not None and not self._stop.is_set():
+            self.signalled_at = self._env.clock.now()
+            self._stop.set()
+        self._env.clock.advance(self._seconds)
+        return self._env.prices.next_bar(symbol, after)
+
+
+class RecordingReceives:
+    """The SQS client, recording each ReceiveMessage's wait and setting ``stop`` during receive number
+    ``stop_at`` (as SIGTERM during that long poll would; what it returns is still the batch in hand)."""
+
+    def __init__(self, sqs: Any, stop: threading.Event, stop_at: int) -> None:
+        self._sqs = sqs
+        self._stop = stop
+        self._stop_at = stop_at
+        self.waits: list[int] = []
+
+    def receive_message(self, **kwargs: Any) -> Any:
+        self.waits.append(kwargs["WaitTimeSeconds"])
+        if len(self.waits) == self._stop_at:
+            self._stop.set()
+        return self._sqs.receive_message(**kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sqs, name)
+
+
+def stopping_service(env: Env, sqs: Any, prices: Any = None, wait: int = 20) -> ExecutorService:
+    """The service as build_service wires it (the ledger for a pending pass that stops, a 20 s long poll in
+    5 s slices, the default grace), against the test environment."""
+    broker = PaperBroker(prices or env.prices, commission_rate=0.001, slippage_bps=0.0, clock=env.clock)
+    return ExecutorService(
+        queue=OrderQueue(env.queue_url, sqs),
+        executor=env.order_executor(broker),
+        clock=env.clock,
+        sleep=env.sleeps.append,
+        wait_time_seconds=wait,
+        logger=env.logger,
+        heartbeat=env.beat,
+        visibility_timeout_seconds=30,
+        ledger=env.ledger,
+    )
+
+
+def test_a_stop_ends_the_long_poll_within_one_slice(env: Env) -> None:
+    stop = threading.Event()
+    sqs = RecordingReceives(env.sqs, stop, stop_at=2)  # SIGTERM during the second slice of an idle poll
+    stopping_service(env, sqs).run(stop)
+    assert sqs.waits == [POLL_SLICE_SECONDS, POLL_SLICE_SECONDS]  # never a 20 s wait; nothing after the stop
+    assert env.logger.messages("info")[-1] == "executor stopped"
+
+
+def test_an_idle_long_poll_is_made_of_slices(env: Env) -> None:
+    stop = threading.Event()
+    sqs = RecordingReceives(env.sqs, stop, stop_at=5)
+    stopping_service(env, sqs).run(stop)
+    assert sqs.waits == [5, 5, 5, 5, 5]  # one 20 s poll = 4 slices, then the next poll's first slice
+
+
+def test_a_stop_during_the_poll_that_brings_a_batch_finishes_the_batch(env: Env) -> None:
+    orders = [env.order("BUY", 1, symbol) for symbol in ("SPY", "QQQ", "IWM")]
+    for order in orders:
+        env.send(order)
+    stop = threading.Event()
+    sqs = RecordingReceives(env.sqs, stop, stop_at=1)
+    stopping_service(env, sqs).run(stop)
+    assert len(sqs.waits) == 1  # nothing received after the stop
+    assert [env.status(o)[0] for o in orders] == ["FILLED"] * 3  # the batch in hand: recorded ...
+    assert env.queue_counts() == (0, 0)  # ... and deleted
+    env.assert_consistent()
+
+
+def test_the_worst_case_stop_fits_the_stop_timeout(env: Env) -> None:
+    """SIGTERM while the first of 10 messages waits on a Yahoo attempt at its timeout, every later lookup
+    as slow: the batch goes on for the grace period, the messages not started are released (visible at
+    once, not deleted, not lost), and the stop takes no longer than shutdown_worst_case_seconds() by the
+    injected clock, which the template's StopTimeout exceeds with a margin."""
+    orders = [env.order("BUY", 1, f"S{i}") for i in range(10)]
+    for order in orders:
+        env.prices.opens[order.symbol] = 10.0
+        env.send(order)
+    stop = threading.Event()
+    prices = SlowPrices(env, MESSAGE_BOUND_SECONDS, stop_on_first=stop)
+    stopping_service(env, env.sqs, prices).run(stop)
+
+    assert prices.signalled_at is not None
+    elapsed = (env.clock.now() - prices.signalled_at).total_seconds()
+    assert elapsed <= shutdown_worst_case_seconds()
+    # the message in flight at SIGTERM, then the grace period's messages (one 35 s lookup exceeds 15 s)
+    started = 1 + -(-SHUTDOWN_GRACE_SECONDS // MESSAGE_BOUND_SECONDS)
+    assert prices.lookups == started
+    statuses = [env.status(o)[0] for o in orders]
+    assert statuses == ["FILLED"] * int(started) + ["NEW"] * (10 - int(started))
+    assert env.queue_counts() == (10 - started, 0)  # released: visible again now, for the next executor
+    assert "stopping: messages not started were released" in env.logger.messages("warning")
+
+
+def test_the_template_stop_timeout_covers_the_worst_case() -> None:
+    from tradebot.data.yfinance_source import YFinanceSource
+    from tradebot_local.cfn import load_template
+    from tradebot_local.provision import REPO_ROOT
+
+    template = load_template(REPO_ROOT / "template.yaml")
+    (container,) = template["Resources"]["ExecutorTaskDefinition"]["Properties"]["ContainerDefinitions"]
+    stop_timeout = container["StopTimeout"]
+    assert stop_timeout <= 120, "Fargate's maximum StopTimeout"
+    assert stop_timeout >= shutdown_worst_case_seconds() + 30, "a margin of at least 30 s"
+    # the bound of one message assumes one Yahoo attempt at YFinanceSource's HTTP timeout
+    assert YFinanceSource().timeout <= YAHOO_ATTEMPT_SECONDS
+    assert POLL_SLICE_SECONDS <= MESSAGE_BOUND_SECONDS
+
+
+def test_a_stop_ends_the_pending_pass(env: Env) -> None:
+    orders = [env.order("BUY", 1, symbol) for symbol in ("SPY", "QQQ", "IWM")]
+    for order in orders:
+        env.ledger.record_new(order, NOW)
+        env.ledger.accept(order.order_id, NOW)
+    stop = threading.Event()
+    prices = SlowPrices(env, 1.0, stop_on_first=stop)  # SIGTERM during the first pending order
+    report = stopping_service(env, env.sqs, prices).fill_pending(stop)
+    assert prices.lookups == 1
+    assert len(report.filled) == 1
+    assert sorted(env.status(o)[0] for o in orders) == ["ACCEPTED", "ACCEPTED", "FILLED"]
+    assert "stopping: the pending pass ends here" in env.logger.messages("info")
+
+
+def test_a_stopping_executor_gives_up_yahoo_retries_and_the_order_waits(env: Env) -> None:
+    """The backoff between two Yahoo attempts ends the lookup once the executor is stopping: the order
+    stays ACCEPTED (retried by the next executor), the message is deleted."""
+    from tradebot.data.yfinance_source import YFinanceSource
+    from tradebot.execution.next_bars import BarSourcePrices
+
+    stop = threading.Event()
+    attempts: list[list[str]] = []
+
+    def download(symbols: list[str], **kwargs: Any) -> Any:
+        attempts.append(symbols)
+        stop.set()  # SIGTERM arrives while Yahoo times out
+        raise TimeoutError("read timed out")
+
+    source = YFinanceSource(download=download, sleep=stopping_sleep(stop), cache_dir=None)
+    order = env.order("BUY", 1)
+    env.send(order)
+    service = stopping_service(env, env.sqs, BarSourcePrices(source, clock=env.clock), wait=0)
+    report = service.poll_once(stop)
+    assert attempts == [["SPY"]]  # one attempt, no retry after the stop
+    assert report.price_lookup_failures == 1
+    assert env.status(order)[0] == "ACCEPTED"
+    assert env.queue_counts() == (0, 0)
+
+
+def test_stopping_sleep() -> None:
+    stop = threading.Event()
+    stopping_sleep(stop)(0)  # not stopping: sleeps (here 0 s) and returns
+    stop.set()
+    with pytest.raises(ShutdownRequested):
+        stopping_sleep(stop)(30)  # stopping: returns at once, by raising
+
+
+def test_main_sleeps_until_stopped() -> None:
+    stop = threading.Event()
+    stop.set()
+    started = time.monotonic()
+    interruptible_sleep(stop)(60)
+    assert time.monotonic() - started < 1

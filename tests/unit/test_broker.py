@@ -290,7 +290,8 @@ def test_bar_source_prices_does_not_cache_todays_bar() -> None:
 
 
 def test_bar_source_prices_drive_the_broker() -> None:
-    source = FakeSource(bars({"2024-03-08": 99.0, "2024-03-11": 101.5}))
+    # the decision session's close is the one the order was sized on (100): no restatement
+    source = FakeSource(bars({"2024-03-08": 100.0, "2024-03-11": 101.5}))
     fill = filled(
         PaperBroker(BarSourcePrices(source), commission_rate=0.0, slippage_bps=0).execute(make_order())
     )
@@ -305,3 +306,49 @@ def test_bar_source_prices_accepts_the_real_protocol_shape() -> None:
             return LoadResult(frames={"SPY": bars({"2024-03-11": 101.5})}, failures={})
 
     assert open_of(BarSourcePrices(Source()).next_bar("SPY", AS_OF)) == (date(2024, 3, 11), 101.5)
+
+
+# --- a split between the decision and the fill (issue 10 §4) --------------------------------------------
+
+
+def test_a_restated_decision_close_is_a_split_to_apply_first() -> None:
+    # the order was sized on FRI's close of 100; the source now has FRI at 25 (4:1), MON opens at 25.2
+    source = FakeSource(bars({"2024-03-08": 25.0, "2024-03-11": 25.2}))
+    clock = FixedClock(datetime(2024, 3, 11, 15, tzinfo=UTC))  # MON 11:00 New York
+    execution = PaperBroker(BarSourcePrices(source, clock=clock), 0.0, 0.0, clock=clock).execute(make_order())
+    assert execution.status is ExecutionStatus.SPLIT and execution.fill is None
+    split = execution.split
+    assert split is not None
+    assert (split.symbol, split.text, split.reference_session, split.known_close, split.restated_close) == (
+        "SPY",
+        "4:1",
+        AS_OF,
+        100.0,
+        25.0,
+    )
+    assert split.ex_date == date(2024, 3, 11)  # the latest session it can have taken effect on: today
+    # an executor that gets to the order later dates it later (never before a close it may have seen)
+    late = FixedClock(datetime(2024, 3, 12, 15, tzinfo=UTC))
+    source_late = FakeSource(bars({"2024-03-08": 25.0, "2024-03-11": 25.2, "2024-03-12": 25.4}))
+    again = PaperBroker(BarSourcePrices(source_late, clock=late), 0.0, 0.0, clock=late).execute(make_order())
+    assert again.split is not None and again.split.ex_date == date(2024, 3, 12)
+
+
+def test_a_restated_decision_close_no_split_explains_is_rejected() -> None:
+    source = FakeSource(bars({"2024-03-08": 61.3, "2024-03-11": 61.5}))
+    execution = PaperBroker(BarSourcePrices(source), 0.0, 0.0).execute(make_order())
+    assert execution.status is ExecutionStatus.REJECTED
+    assert "which no split ratio explains: not filled at a price the decision never saw" in execution.reason
+
+
+def test_the_decision_close_comes_from_the_same_data_as_the_fill_bar() -> None:
+    source = FakeSource(bars({"2024-03-08": 100.0, "2024-03-11": 101.5}))
+    prices = BarSourcePrices(source)
+    assert prices.close_on("SPY", AS_OF) == 100.0
+    assert len(source.calls) == 1  # one load answers both
+    # the source restates FRI afterwards: the cached bar and its close stay one consistent pair
+    source.frame = bars({"2024-03-08": 25.0, "2024-03-11": 25.4})
+    assert open_of(prices.next_bar("SPY", AS_OF)) == (date(2024, 3, 11), 101.5)
+    assert prices.close_on("SPY", AS_OF) == 100.0
+    # no bar of the decision session: nothing to compare, the order fills
+    assert BarSourcePrices(FakeSource(bars({"2024-03-11": 101.5}))).close_on("SPY", AS_OF) is None

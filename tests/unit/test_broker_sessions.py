@@ -32,7 +32,21 @@ from tradebot.execution.next_bars import BarSourcePrices
 CAL = get_calendar()
 
 
-def order(as_of: date, side: str = "BUY", symbol: str = "SPY", limit: float | None = None) -> Order:
+def spy_close(day: date) -> float | None:
+    """The REAL SPY fixture's close of ``day`` (None: no such row)."""
+    row = next((line for line in spy_until(day.isoformat(), day.isoformat())[1:]), None)
+    return float(row.split(",")[4]) if row else None
+
+
+def order(
+    as_of: date,
+    side: str = "BUY",
+    symbol: str = "SPY",
+    limit: float | None = None,
+    reference_price: float | None = None,
+) -> Order:
+    """An order sized on ``reference_price``, by default the decision session's close in the SPY fixture
+    (the broker refuses an order whose decision close the price source has restated)."""
     return Order(
         order_id=order_id_for("paper", as_of, symbol, side),
         run_id="run-1",
@@ -41,7 +55,7 @@ def order(as_of: date, side: str = "BUY", symbol: str = "SPY", limit: float | No
         symbol=symbol,
         side=side,  # type: ignore[arg-type]
         quantity=10,
-        reference_price=500.0,
+        reference_price=reference_price or spy_close(as_of) or 500.0,
         synthetic=False,
         created_at=datetime.combine(as_of, datetime.min.time(), tzinfo=UTC) + timedelta(hours=21, minutes=30),
         order_type="MARKET" if limit is None else "LIMIT",
@@ -118,7 +132,8 @@ def test_a_bar_that_arrives_within_the_grace_still_fills(tmp_path: Path) -> None
 def test_an_early_close_ends_the_session_sooner() -> None:
     # 2024-11-29 closes at 13:00: with no bar, the order ends at 19:00, not 22:00 (synthetic flat bars)
     source = FakeSource({"SPY": _flat([(date(2024, 11, 26), 100.0), (date(2024, 11, 27), 100.0)])})
-    decided = order(date(2024, 11, 27))  # Thanksgiving (the 28th) is closed: the next session is the 29th
+    # Thanksgiving (the 28th) is closed: the next session is the 29th
+    decided = order(date(2024, 11, 27), reference_price=100.0)
     assert (
         broker(source, FixedClock(ny("2024-11-29", 18, 59))).execute(decided).status
         is ExecutionStatus.PENDING
@@ -243,7 +258,7 @@ def test_property_a_fill_is_only_ever_the_next_sessions_open(
     clock = None
     if hours_after_open is not None:
         clock = FixedClock(CAL.session_open(session) + timedelta(hours=hours_after_open))
-    execution = broker(source, clock).execute(order(decision))
+    execution = broker(source, clock).execute(order(decision, reference_price=float(decision.toordinal())))
     if execution.status is ExecutionStatus.FILLED:
         assert execution.fill is not None
         assert execution.fill.session == session

@@ -237,3 +237,35 @@ def test_an_as_of_before_the_stored_history_is_no_data() -> None:
         result.failures["AAA"]
         == "no data: the stored bars (2024-06-03..2024-07-05) have none in 2024-01-01..2024-05-01"
     )
+
+
+class SplittingSource(FakeSource):
+    """A FakeSource that also reports a split event of BBB on END with the bars it returns (as yfinance
+    does with ``actions=True``)."""
+
+    def load(self, symbols, start, end):  # type: ignore[no-untyped-def]
+        from tradebot.contracts import SplitEvent
+
+        result = super().load(symbols, start, end)
+        if "BBB" in result.frames and (start is None or start <= END <= end):
+            result.splits.append(SplitEvent(symbol="BBB", ex_date=END, ratio=2.0))
+        return result
+
+
+def test_the_sources_split_events_reach_the_runs_quality_report() -> None:
+    from tradebot.data.universe import fetch_bars
+
+    # BBB splits 2:1 on END: the source restates its history and reports the event with END's bar
+    source, store = SplittingSource(universe()), MemoryStore()
+    run(source, store, day(1))
+    split = source.frames["BBB"].copy()
+    split.loc[split.index < pd.Timestamp(END), ["Open", "High", "Low", "Close", "Adj Close"]] /= 2
+    source.frames["BBB"] = split
+    # the run of END: the archive's update asks for the new bars, sees the restatement, refetches BBB's
+    # history; the event is kept once and reaches the run's quality report
+    fetched = fetch_bars(
+        source, ["AAA", "BBB", "CCC"], END, CAL, run_id="r", start=date(2024, 1, 1), archive=store
+    )
+    assert fetched.history is not None and fetched.history.updates["BBB"].restated
+    assert [(e.symbol, e.ex_date, e.ratio) for e in fetched.history.splits] == [("BBB", END, 2.0)]
+    assert [(e.symbol, e.ex_date, e.ratio) for e in fetched.report.splits] == [("BBB", END, 2.0)]

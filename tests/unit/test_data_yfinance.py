@@ -125,7 +125,7 @@ def test_explicit_download_arguments_and_inclusive_end() -> None:
     assert "period" not in kwargs
     for name, value in {
         "auto_adjust": False,
-        "actions": False,
+        "actions": True,
         "group_by": "column",
         "progress": False,
         "threads": False,
@@ -489,3 +489,26 @@ def test_cache_location_is_set_once(monkeypatch: pytest.MonkeyPatch, tmp_path: A
     assert yfs.configure_yfinance_cache(str(tmp_path / "yf")) == str(tmp_path / "yf")
     assert yfs.configure_yfinance_cache(str(tmp_path / "other")) == str(tmp_path / "yf")
     assert calls == [str(tmp_path / "yf")] and (tmp_path / "yf").is_dir()
+
+
+class SplittingTicker(FakeTicker):
+    """AAA split 4:1 on 2024-03-11: what Yahoo returns with ``actions=True`` (a "Stock Splits" column,
+    0 on the other days, and "Dividends")."""
+
+    def history(self, **kwargs: Any) -> pd.DataFrame:
+        frame = super().history(**kwargs)
+        if self.ticker == "AAA" and not frame.empty:
+            frame = frame.copy()
+            frame["Dividends"] = 0.0
+            frame["Stock Splits"] = [4.0 if str(d.date()) == "2024-03-11" else 0.0 for d in frame.index]
+        return frame
+
+
+def test_split_events_come_with_the_prices(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(yfinance.multi, "Ticker", SplittingTicker)
+    src = YFinanceSource(download=yfinance_download, sleep=Sleeps(), rng=random.Random(1))
+    result = src.load(["AAA", "BBB"], date(2024, 3, 1), date(2024, 3, 12))
+    assert [(e.symbol, e.ex_date, e.ratio) for e in result.splits] == [("AAA", date(2024, 3, 11), 4.0)]
+    assert list(result.frames["AAA"].columns) == list(BAR_COLUMNS)  # the actions are not bars
+    # an event outside the requested range is not reported
+    assert src.load(["AAA"], date(2024, 3, 1), date(2024, 3, 8)).splits == []

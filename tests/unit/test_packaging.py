@@ -29,11 +29,32 @@ def pyproject() -> tuple[dict[str, str], dict[str, str]]:
     return pins(project["dependencies"]), pins(project["optional-dependencies"]["dev"])
 
 
-def test_the_layer_pins_the_versions_the_tests_run() -> None:
+LAYERS = ("layers/tradebot/requirements.txt", "layers/fetch/requirements.txt")
+RUNTIME_SDK = {"boto3", "botocore", "s3transfer"}  # Lambda's runtime provides them: never in a layer
+
+
+def test_the_layers_pin_the_versions_the_tests_run() -> None:
     runtime, _ = pyproject()
-    layer = requirements("layers/tradebot/requirements.txt")
-    assert layer, "no pinned requirement found in the layer's requirements.txt"
-    assert {name: runtime.get(name) for name in layer} == layer
+    for path in LAYERS:
+        layer = requirements(path)
+        assert layer, f"no pinned requirement found in {path}"
+        assert {name: runtime.get(name) for name in layer} == layer, path
+
+
+def test_every_runtime_dependency_is_in_exactly_one_layer() -> None:
+    """pyproject's runtime pins (less the local CLI's and the SDK) = the base layer's + the fetch layer's."""
+    runtime, _ = pyproject()
+    base, fetch = (requirements(path) for path in LAYERS)
+    assert set(base) & set(fetch) == set()
+    local_only = {"typer", "rich", "moto"}
+    assert set(base) | set(fetch) == set(runtime) - local_only - RUNTIME_SDK
+    assert not (set(base) | set(fetch)) & RUNTIME_SDK
+
+
+def test_the_executor_image_installs_every_layer() -> None:
+    dockerfile = (ROOT / "executor" / "Dockerfile").read_text(encoding="utf-8")
+    for path in LAYERS:
+        assert f"COPY {path} " in dockerfile, f"the executor image does not install {path}"
 
 
 def test_the_executor_pins_the_versions_the_tests_run() -> None:

@@ -88,17 +88,43 @@ def test_every_function_code_uri_exists_with_a_handler(template: dict[str, Any])
         assert (code / "requirements.txt").is_file(), f"{logical_id}: sam build expects requirements.txt"
 
 
-def test_layer_packages_the_tradebot_library(template: dict[str, Any]) -> None:
+def test_layers_are_built_by_their_makefiles(template: dict[str, Any]) -> None:
+    """Each layer is built by its folder's Makefile (sam build's BuildMethod: makefile runs
+    `make build-<LogicalId>`), which runs scripts/build_layer.py: the recipe bench/cold_start.py --built
+    reuses for its twin."""
     layers = resources_of_type(template, "AWS::Serverless::LayerVersion")
-    layer = layers["TradebotLayer"]
-    content = cfn_path(layer["Properties"]["ContentUri"])
-    assert (content / "tradebot" / "__init__.py").is_file()
-    assert (content / "requirements.txt").is_file()
-    assert layer["Metadata"] == {"BuildMethod": "python3.13", "BuildArchitecture": "arm64"}
-    assert layer["Properties"]["CompatibleRuntimes"] == ["python3.13"]
-    assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
-    layer_refs = [intrinsic(layer) for layer in template["Globals"]["Function"]["Layers"]]
-    assert layer_refs == [("Ref", "TradebotLayer")]
+    assert set(layers) == {"TradebotLayer", "FetchLayer"}
+    for logical_id, layer in layers.items():
+        content = cfn_path(layer["Properties"]["ContentUri"])
+        assert (content / "requirements.txt").is_file(), logical_id
+        makefile = (content / "Makefile").read_text(encoding="utf-8")
+        assert f"build-{logical_id}:" in makefile, f"{logical_id}: no make target for sam build"
+        assert "scripts/build_layer.py" in makefile and "$(ARTIFACTS_DIR)/python" in makefile, logical_id
+        assert layer["Metadata"] == {"BuildMethod": "makefile", "BuildArchitecture": "arm64"}
+        assert layer["Properties"]["CompatibleRuntimes"] == ["python3.13"]
+        assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
+    assert (
+        cfn_path(layers["TradebotLayer"]["Properties"]["ContentUri"]) / "tradebot" / "__init__.py"
+    ).is_file()
+    assert (
+        "--without" in (cfn_path(layers["FetchLayer"]["Properties"]["ContentUri"]) / "Makefile").read_text()
+    )
+
+
+def test_only_the_fetch_function_carries_the_fetch_layer(template: dict[str, Any]) -> None:
+    """yfinance and curl_cffi (the fetch layer) only where Yahoo is read; every function lists its layers."""
+    assert "Layers" not in template["Globals"]["Function"]
+    functions = resources_of_type(template, "AWS::Serverless::Function")
+    layers = {name: [intrinsic(ref) for ref in f["Properties"]["Layers"]] for name, f in functions.items()}
+    assert layers == {
+        "FetchMarketDataFunction": [("Ref", "TradebotLayer"), ("Ref", "FetchLayer")],
+        "OptimizeStrategyFunction": [("Ref", "TradebotLayer")],
+        "GenerateSignalsFunction": [("Ref", "TradebotLayer")],
+        "PaperTradeFunction": [("Ref", "TradebotLayer")],
+    }
+    base = (ROOT / "layers" / "tradebot" / "requirements.txt").read_text(encoding="utf-8").lower()
+    assert "yfinance" not in base and "curl" not in base
+    assert "yfinance" in (ROOT / "layers" / "fetch" / "requirements.txt").read_text(encoding="utf-8")
 
 
 def test_lambda_environment_is_exactly_the_settings(template: dict[str, Any]) -> None:
@@ -144,9 +170,38 @@ def test_tables_have_pitr_sse_and_on_demand_billing(template: dict[str, Any]) ->
             logical_id
         )
         assert properties["SSESpecification"]["SSEEnabled"] is True, logical_id
-    for logical_id in ("StateTable", "LedgerTable"):
-        assert tables[logical_id]["DeletionPolicy"] == "Retain"
-        assert tables[logical_id]["UpdateReplacePolicy"] == "Retain"
+
+
+def test_the_trading_record_survives_the_stack(template: dict[str, Any]) -> None:
+    """The config, state and ledger tables, the data bucket and the secret are retained on a stack delete
+    and on a replacement; the rest is deleted with the stack, explicitly (the queues are transport: every
+    queued order is in the ledger)."""
+    resources = template["Resources"]
+    retained = {"ConfigTable", "StateTable", "LedgerTable", "DataBucket", "BrokerSecret"}
+    for logical_id in retained:
+        assert resources[logical_id]["DeletionPolicy"] == "Retain", logical_id
+        assert resources[logical_id]["UpdateReplacePolicy"] == "Retain", logical_id
+    for logical_id in ("IdempotencyTable", "OrdersQueue", "OrdersDLQ"):
+        assert resources[logical_id]["DeletionPolicy"] == "Delete", logical_id
+        assert resources[logical_id]["UpdateReplacePolicy"] == "Delete", logical_id
+    stateful = {"AWS::DynamoDB::Table", "AWS::S3::Bucket", "AWS::SQS::Queue", "AWS::SecretsManager::Secret"}
+    undecided = [k for k, r in resources.items() if r["Type"] in stateful and "DeletionPolicy" not in r]
+    assert undecided == []
+
+
+def test_the_executor_runs_on_fargate_spot_arm64(template: dict[str, Any]) -> None:
+    """FARGATE_SPOT accepts Linux ARM64 tasks on platform version 1.4.0 or later (ECS API reference,
+    CapacityProviderStrategyItem); the service asks for the latest platform (1.4.0)."""
+    parameter = template["Parameters"]["ExecutorCapacityProvider"]
+    assert parameter["Default"] == "FARGATE_SPOT"
+    task = template["Resources"]["ExecutorTaskDefinition"]["Properties"]
+    assert task["RuntimePlatform"]["CpuArchitecture"] == "ARM64"
+    service = template["Resources"]["ExecutorService"]["Properties"]
+    assert service["PlatformVersion"] == "LATEST"
+    assert intrinsic(service["CapacityProviderStrategy"][0]["CapacityProvider"]) == (
+        "Ref",
+        "ExecutorCapacityProvider",
+    )
 
 
 def test_table_keys_are_plain_cloudformation(template: dict[str, Any]) -> None:

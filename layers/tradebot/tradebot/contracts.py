@@ -114,6 +114,15 @@ class FetchStats(Contract):
     seconds: float = 0.0
 
 
+class SplitEvent(Contract):
+    """A split the source reported with its prices (yfinance's "Stock Splits"): ``ratio`` new shares per
+    old share (4.0 for 4:1, 0.1 for 1:10), taking effect at the open of ``ex_date``."""
+
+    symbol: Symbol
+    ex_date: date
+    ratio: float = Field(gt=0, allow_inf_nan=False)
+
+
 class DataQualityReport(Contract):
     """The per-run quality report: which symbols are tradable, which were skipped and why.
     Stored as JSON at ``runs/<as_of>/<run_id>/quality.json`` next to the run's bars."""
@@ -127,6 +136,7 @@ class DataQualityReport(Contract):
     skipped: list[SymbolIssue] = []
     warnings: list[SymbolIssue] = []
     fetch: FetchStats = FetchStats()
+    splits: list[SplitEvent] = []  # split events the source reported in the bars it returned
 
 
 class FetchResult(Contract):
@@ -242,6 +252,9 @@ class SignalsEvent(Contract):
     batches: int = Field(ge=1)
     # more failed symbols than this (percent of the manifest's) fails the run: nothing is traded
     tolerated_failure_percentage: float = Field(default=0.0, ge=0, le=100)
+    # the run's DataQualityReport: its possible_split warnings withhold signals, its split events are
+    # passed on to PaperTrade (None: neither)
+    quality: S3Pointer | None = None
 
 
 class Signal(Contract):
@@ -252,21 +265,47 @@ class Signal(Contract):
     reason: str
     close: float = Field(gt=0, allow_inf_nan=False)
     bar_date: date
+    # the closes of the last bars before bar_date (tradebot.pipeline.signals.RECENT_BARS) as today's data
+    # has them: PaperTrade compares them with the closes it recorded (a split restates the history)
+    recent_closes: dict[date, Annotated[float, Field(gt=0, allow_inf_nan=False)]] = Field(
+        default_factory=dict, max_length=10
+    )
     # what ranks candidates (tradebot.trading.sizing): the objective the parameters were chosen for,
     # measured out of sample by the walk-forward, then in sample; None when not measured
     out_of_sample_score: float | None = None
     in_sample_score: float | None = None
 
+    @model_validator(mode="after")
+    def _recent_closes_before_the_bar(self) -> Signal:
+        late = [d for d in self.recent_closes if d >= self.bar_date]
+        if late:
+            raise ValueError(f"recent_closes: {late[0]} is not before the signal's bar ({self.bar_date})")
+        return self
+
+    @property
+    def previous_bar_date(self) -> date | None:
+        """The session of the bar before this one, as today's data has it (None: unknown)."""
+        return max(self.recent_closes) if self.recent_closes else None
+
+    @property
+    def previous_close(self) -> float | None:
+        day = self.previous_bar_date
+        return None if day is None else self.recent_closes[day]
+
 
 class SignalsDocument(Contract):
-    """Every symbol's signal for one run (one S3 object, tradebot.store.runs), and the symbols whose
-    optimization failed, with the reason. Each signal is of the document's session (``bar_date`` is
-    ``as_of``) and names a symbol no other signal names."""
+    """Every symbol's signal for one run (one S3 object, tradebot.store.runs), the symbols whose
+    optimization failed, with the reason, and those whose signal was withheld (the data quality gate
+    warned that their history may hold an unadjusted split). Each signal is of the document's session
+    (``bar_date`` is ``as_of``) and names a symbol no other signal names. ``splits``: the split events
+    the source reported (PaperTrade prefers their ratios to the ratios it detects)."""
 
     run_id: RunId
     as_of: date
     signals: list[Signal]
     failed: list[SymbolIssue] = []
+    withheld: list[SymbolIssue] = []
+    splits: list[SplitEvent] = []
 
     @model_validator(mode="after")
     def _one_session_one_signal_per_symbol(self) -> SignalsDocument:
@@ -276,6 +315,10 @@ class SignalsDocument(Contract):
                     f"signals[{i}].bar_date: {s.symbol}'s bar is of {s.bar_date}, not of the session "
                     f"decided on ({self.as_of})"
                 )
+        withheld = {w.symbol for w in self.withheld}
+        for i, s in enumerate(self.signals):
+            if s.symbol in withheld:
+                raise ValueError(f"signals[{i}].symbol: {s.symbol}'s signal is listed as withheld")
         seen: set[str] = set()
         for i, s in enumerate(self.signals):
             if s.symbol in seen:
@@ -293,6 +336,7 @@ class SignalsResult(Contract):
     count: int = Field(ge=0)
     long: int = Field(ge=0)  # signals with a positive target
     failed: int = Field(ge=0)  # symbols without a signal: their optimization failed
+    withheld: int = Field(default=0, ge=0)  # symbols without a signal: possible unadjusted split
 
 
 # --- PaperTrade ----------------------------------------------------------------------------------------
@@ -347,6 +391,8 @@ class PaperTradeResult(Contract):
     already_decided: bool = False  # an earlier run decided this session: its orders, nothing new placed
     candidates: int = Field(default=0, ge=0)  # symbols that wanted a position
     decision: S3Pointer | None = None  # the ranking of the candidates and why each was left out
+    corporate_actions: int = Field(default=0, ge=0)  # splits applied since the previous decision
+    stopped: int = Field(default=0, ge=0)  # symbols not traded: stopped until an operator lifts it
 
 
 # --- fills ---------------------------------------------------------------------------------------------

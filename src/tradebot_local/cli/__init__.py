@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from tradebot_local.cli import account, data, research, run
+from tradebot_local.cli import account, data, replay, research, run
 
 app = typer.Typer(
     help="Serverless trading bot: run the pipeline locally against emulated AWS, invoke one function.",
@@ -15,6 +15,7 @@ run.register(app)
 research.register(app)
 data.register(app)
 account.register(app)
+replay.register(app)
 
 if __name__ == "__main__":  # pragma: no cover
     app()

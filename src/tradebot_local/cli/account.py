@@ -32,11 +32,13 @@ def register(app: typer.Typer) -> None:
 
 
 def account_summary() -> dict[str, Any]:
-    """Cash, positions (marked at the latest decision's closes), pending orders, kill switch and halt."""
+    """Cash, positions (marked at the latest decision's closes), pending orders, kill switch, halt, stopped
+    symbols and the splits applied to the account."""
     from tradebot.pipeline.trade import pending_orders
     from tradebot.store.accounts import AccountStore
     from tradebot.store.ledger import OrderLedger
     from tradebot.store.trading_config import ConfigStore
+    from tradebot.trading.corporate_actions import recorded_factor
     from tradebot_local.account_file import AccountFile, local_tables
 
     account = AccountFile.default()
@@ -47,8 +49,17 @@ def account_summary() -> dict[str, Any]:
         portfolio = store.load(local.account_id, initial)
         latest = store.latest_decision(local.account_id)
         halt = store.halt(local.account_id)
+        stopped = store.symbol_halts(local.account_id)
+        splits = store.splits(local.account_id)
         pending = pending_orders(OrderLedger(local.tables["LedgerTable"], local.ddb), local.account_id)
-    closes = latest.closes if latest else {}
+    # the latest decision's closes (in today's units: a split applied since, e.g. by the executor, divides
+    # them); held symbols it had none for (stopped, withheld) at their marks
+    closes = {}
+    if latest is not None:
+        closes = {
+            s: c / float(recorded_factor(splits, s, latest.as_of, date.max))
+            for s, c in {**latest.marks, **latest.closes}.items()
+        }
     positions = [
         {
             "symbol": p.symbol,
@@ -74,6 +85,8 @@ def account_summary() -> dict[str, Any]:
         "pending_orders": [o.order_id for o in pending],
         "kill_switch": {"on": config.kill_switch, "reason": config.kill_switch_reason},
         "halt": halt.model_dump(mode="json") if halt else None,
+        "stopped_symbols": [h.model_dump(mode="json") for h in stopped.values()],
+        "corporate_actions": [r.summary() for r in splits],
     }
 
 
@@ -115,6 +128,11 @@ def portfolio(
         out.print(f"[red]kill switch ON[/red]: {summary['kill_switch']['reason'] or 'no reason given'}")
     if summary["halt"]:
         out.print(f"[red]trading HALTED[/red] since {summary['halt']['as_of']}: {summary['halt']['reason']}")
+    for h in summary["stopped_symbols"]:
+        out.print(f"[red]{h['symbol']} STOPPED[/red] since {h['as_of']}: {h['reason']}")
+    from tradebot_local.report import print_corporate_actions
+
+    print_corporate_actions(summary["corporate_actions"], out, "Corporate actions (splits applied)")
     err.print(f"[dim]{summary['file']}{'' if summary['persisted'] else ' (not created yet)'}[/dim]")
 
 
@@ -141,6 +159,7 @@ def list_orders(as_of: date | None, status: str | None) -> list[dict[str, Any]]:
                 "limit_price": o.limit_price,
                 "status": e.status,
                 "reason": e.reason,
+                "adjusted": [a.model_dump(mode="json") for a in e.amendments],
                 "fill": e.fill.model_dump(mode="json") if e.fill else None,
                 "updated_at": e.updated_at.isoformat(),
             }
@@ -177,6 +196,12 @@ def orders(
     for r in rows:
         kind = r["order_type"] if r["limit_price"] is None else f"LIMIT {r['limit_price']:g}"
         fill = "" if r["fill"] is None else f"{r['fill']['price']:.4f} on {r['fill']['session']}"
+        notes = [r["reason"]] if r["reason"] else []
+        notes += [
+            f"adjusted for the {a['ratio']} split of {a['ex_date']} (was {a['quantity_before']} shares)"
+            for a in r["adjusted"]
+        ]
+        reason = "; ".join(notes)
         table.add_row(
             r["as_of"],
             r["order_id"],
@@ -186,14 +211,15 @@ def orders(
             kind,
             r["status"],
             fill,
-            r["reason"],
+            reason,
         )
     out.print(table)
 
 
 def kill_switch(
     state: Annotated[
-        Switch, typer.Argument(help="on: reject every order; off: trade again (lifts a halt too)")
+        Switch,
+        typer.Argument(help="on: reject every order; off: trade again (lifts a halt and stopped symbols)"),
     ],
     reason: Annotated[str, typer.Option(help="why (shown with every rejected order)")] = "",
 ) -> None:
@@ -209,8 +235,11 @@ def kill_switch(
                 state is Switch.on, reason or ("set by tradebot kill-switch" if state is Switch.on else "")
             )
             lifted = None
+            symbols = []
             if state is Switch.off:
-                lifted = AccountStore(local.tables["StateTable"], local.ddb).clear_halt(local.account_id)
+                store = AccountStore(local.tables["StateTable"], local.ddb)
+                lifted = store.clear_halt(local.account_id)
+                symbols = store.clear_symbol_halts(local.account_id)
     except TradebotError as exc:
         raise fail_error(exc) from None
     if config.kill_switch:
@@ -219,6 +248,8 @@ def kill_switch(
         out.print("kill switch [green]off[/green]")
     if lifted is not None:
         out.print(f"halt lifted (since {lifted.as_of}: {lifted.reason})")
+    for h in symbols:
+        out.print(f"{h.symbol} trades again (stopped since {h.as_of}: {h.reason})")
 
 
 def reset(

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import pandas as pd
 
-from tradebot.contracts import SymbolIssue
+from tradebot.contracts import SplitEvent, SymbolIssue
 from tradebot.data.bars import (
     BAR_COLUMNS,
     PRICE_COLUMNS,
@@ -66,12 +66,15 @@ QUALITY_CODES = frozenset({STALE, DUPLICATE_DATES})
 @dataclass
 class LoadResult:
     """Bars per symbol that loaded, a reason text per symbol that did not (with its code in ``codes``;
-    absent: ``no_data``), and warnings about what the reader did to the data it kept."""
+    absent: ``no_data``), warnings about what the reader did to the data it kept, and the split events
+    the source reported with the bars (yfinance does; a CSV has none: a split shows only as a restated
+    history, which PaperTrade detects)."""
 
     frames: dict[str, pd.DataFrame] = field(default_factory=dict)
     failures: dict[str, str] = field(default_factory=dict)
     codes: dict[str, str] = field(default_factory=dict)
     warnings: list[SymbolIssue] = field(default_factory=list)
+    splits: list[SplitEvent] = field(default_factory=list)
 
     def fail(self, symbol: str, detail: str, code: str = NO_DATA) -> None:
         self.failures[symbol] = detail

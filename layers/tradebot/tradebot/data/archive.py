@@ -29,7 +29,8 @@ How an update works (:func:`update_history`, then :func:`save_history`):
   and the quality gate decides (usually ``stale``); stored bars that all end before the requested range
   make the symbol ``stale`` (its last stored bar named), not "no data";
 * what the source's reader did (dropped duplicates, aggregated intraday rows) is kept as warnings, and its
-  failure codes (``stale``, ``duplicate_dates``, ...) are kept with the failures.
+  failure codes (``stale``, ``duplicate_dates``, ...) are kept with the failures; the split events it
+  reported with the bars asked for are kept (``splits``: they reach the run's quality report).
 
 Nothing is written by :func:`update_history`: :func:`save_history` writes the symbols that changed, so a
 run that fails its checks changes nothing. History only grows forward: bars before the stored first bar
@@ -52,7 +53,7 @@ from typing import Any, Protocol, TypeVar
 import numpy as np
 import pandas as pd
 
-from tradebot.contracts import SymbolIssue
+from tradebot.contracts import SplitEvent, SymbolIssue
 from tradebot.data import NO_DATA, STALE, BarSource, LoadResult
 from tradebot.data.bars import BAR_COLUMNS, normalize_bars, slice_bars
 from tradebot.data.csv_source import read_yahoo_csv, write_yahoo_csv
@@ -191,10 +192,15 @@ class HistoryResult:
     source_calls: int = 0
     # stored symbols the source answered have no newer bars (its code ``stale``): not an outage
     ended_at_source: set[str] = field(default_factory=set)
+    splits: list[SplitEvent] = field(default_factory=list)  # split events the source reported
 
     def as_load_result(self) -> LoadResult:
         return LoadResult(
-            frames=self.frames, failures=self.failures, codes=dict(self.codes), warnings=list(self.warnings)
+            frames=self.frames,
+            failures=self.failures,
+            codes=dict(self.codes),
+            warnings=list(self.warnings),
+            splits=list(self.splits),
         )
 
     def fail(self, symbol: str, reason: str, code: str = NO_DATA) -> None:
@@ -335,6 +341,7 @@ def _apply(
     """Merge one request's bars into ``history``; returns the symbols whose history was restated."""
     restated: list[str] = []
     result.warnings.extend(w for w in loaded.warnings if w.symbol in group)
+    result.splits.extend(e for e in loaded.splits if e.symbol in group)
     for symbol in group:
         fresh = loaded.frames.get(symbol)
         old = history.get(symbol)
@@ -375,6 +382,8 @@ def _refetch(
         result.warnings.append(_fetch_failed(symbol, detail))
         return
     fresh = normalize_bars(fresh)
+    known = {(e.symbol, e.ex_date) for e in result.splits}
+    result.splits.extend(e for e in loaded.splits if (e.symbol, e.ex_date) not in known)
     _record(result, symbol, fresh, new_bars=len(fresh.index.difference(old.index)), replace=True)
     result.updates[symbol].restated = True
     result.warnings.append(

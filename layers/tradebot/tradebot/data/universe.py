@@ -181,6 +181,10 @@ def _checked(
         skipped=skipped + quality.issues,
         warnings=warnings + quality.warnings,
         fetch=stats.model_copy(update={"seconds": round(time.perf_counter() - started, 3)}),
+        splits=sorted(
+            (e for e in loaded.splits if e.symbol in quality.ok and e.ex_date <= as_of),
+            key=lambda e: (e.symbol, e.ex_date),
+        ),
     )
     return FetchedBars(ok={s: quality.ok[s] for s in ok}, report=report, history=history)
 

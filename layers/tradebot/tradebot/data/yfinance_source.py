@@ -3,7 +3,9 @@
 ``YFinanceSource(download=...)`` takes the download callable (default :func:`yfinance_download`, a thin
 wrapper of ``yfinance.download``); tests pass a fake that returns frames shaped like yfinance 1.x output.
 Symbols are downloaded in batches (``batch_size``, default 50) with every behaviour-changing argument
-explicit: ``auto_adjust=False`` (raw OHLC plus "Adj Close"), ``actions=False``, ``group_by="column"``
+explicit: ``auto_adjust=False`` (raw OHLC plus "Adj Close"), ``actions=True`` (the "Stock Splits" column:
+each split's ratio on its ex-date, kept as :class:`~tradebot.contracts.SplitEvent` in the result's
+``splits``, so PaperTrade uses the exact ratio; "Dividends" is ignored), ``group_by="column"``
 (MultiIndex columns (field, ticker); (ticker, field) and flat single-ticker frames are handled too),
 ``multi_level_index=True``, ``ignore_tz=True``, ``progress=False``, ``threads=False``, ``repair=False``.
 
@@ -51,6 +53,7 @@ from typing import Any
 import pandas as pd
 
 from tradebot.clock import Sleep
+from tradebot.contracts import SplitEvent
 from tradebot.data import DUPLICATE_DATES, LoadResult
 from tradebot.data.bars import (
     BAR_COLUMNS,
@@ -352,7 +355,7 @@ class YFinanceSource:
             "end": (end + timedelta(days=1)).isoformat(),  # yfinance's end is exclusive, ours inclusive
             "interval": "1d",
             "auto_adjust": False,
-            "actions": False,
+            "actions": True,
             "group_by": "column",
             "multi_level_index": True,
             "ignore_tz": True,
@@ -421,6 +424,46 @@ def _collect(
             result.fail(symbol, problem)
         else:
             result.frames[symbol] = frame
+            result.splits += split_events(data, symbol, single=len(batch) == 1, start=start, end=end)
+
+
+SPLITS_COLUMN = "Stock Splits"
+
+
+def split_events(
+    data: pd.DataFrame | None,
+    symbol: str,
+    *,
+    single: bool,
+    start: date | None = None,
+    end: date | None = None,
+) -> list[SplitEvent]:
+    """The splits yfinance reported for ``symbol`` ("Stock Splits": the ratio, new shares per old share,
+    on the ex-date; 0 on other days) within ``start..end``."""
+    if data is None or data.empty:
+        return []
+    columns = data.columns
+    splits: pd.Series | None = None
+    if isinstance(columns, pd.MultiIndex) and columns.nlevels == 2:
+        for key in columns:
+            names = [str(k) for k in key]
+            if SPLITS_COLUMN in names and any(n.upper() == symbol.upper() for n in names):
+                splits = data[key]
+                break
+    elif single and SPLITS_COLUMN in columns:
+        splits = data[SPLITS_COLUMN]
+    if splits is None:
+        return []
+    values = pd.to_numeric(splits, errors="coerce")
+    events = []
+    for stamp, ratio in values.items():
+        if not ratio > 0 or ratio == 1:  # 0: no split that day (NaN fails the test too)
+            continue
+        day = pd.Timestamp(stamp).date()  # type: ignore[arg-type]
+        if (start is not None and day < start) or (end is not None and day > end):
+            continue
+        events.append(SplitEvent(symbol=symbol, ex_date=day, ratio=float(ratio)))
+    return events
 
 
 def extract_symbol(

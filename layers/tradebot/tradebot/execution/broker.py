@@ -23,6 +23,13 @@ session's price.
   session can still come. If lookups still fail ``failed_lookup_limit`` (default 3 days) after the fill
   session's close, the order is CANCELLED with the last error: nothing waits forever.
 - With a clock, nothing fills before the fill session's open.
+- A split between the decision and the fill (tradebot.trading.corporate_actions): the price source also
+  says what the decision session's close is *now* (``close_on``, from the same data as the fill bar). If
+  it differs from the order's reference price (the close it was sized on) by a split ratio, the order is
+  not filled as it is: the execution is SPLIT, with the split found, and the executor adjusts the order
+  (quantity x ratio, prices / ratio) and the account before executing it again. A vendor's correction of
+  that close (within 0.5%) fills as usual. A difference no split explains is REJECTED with the reason: an
+  order is never filled at a price the decision never saw.
 - Commission: ``commission_rate * quantity * price``.
 
 Cash and position checks are not the broker's: they are conditions of the fill transaction
@@ -42,6 +49,7 @@ from zoneinfo import ZoneInfo
 from tradebot.clock import Clock
 from tradebot.contracts import Fill, Order
 from tradebot.errors import DataQualityError, RetryableError
+from tradebot.trading.corporate_actions import CloseChange, SplitFound, compare_closes, describe
 
 if TYPE_CHECKING:
     from tradebot.calendar import TradingCalendar
@@ -74,9 +82,19 @@ class PriceSource(Protocol):
         ...
 
 
+class SessionCloses(Protocol):
+    """What a price source may also answer (optional: the broker checks for splits only when it does)."""
+
+    def close_on(self, symbol: str, session: date) -> float | None:
+        """``session``'s close as the source has it now, from the same data ``next_bar(symbol, session)``
+        answered from (None: the source has no bar of that session)."""
+        ...
+
+
 class ExecutionStatus(StrEnum):
     FILLED = "FILLED"
     PENDING = "PENDING"  # no price yet (awaiting the open), or the broker is still working the order
+    SPLIT = "SPLIT"  # the order predates a split of its symbol: adjust it (and the account), then again
     CANCELLED = "CANCELLED"  # will never fill: a day order not filled by its session's close
     REJECTED = "REJECTED"  # refused by the broker
 
@@ -86,6 +104,7 @@ class Execution:
     status: ExecutionStatus
     fill: Fill | None = None
     reason: str = ""
+    split: SplitFound | None = None
 
     @classmethod
     def filled(cls, fill: Fill) -> Execution:
@@ -102,6 +121,10 @@ class Execution:
     @classmethod
     def rejected(cls, reason: str) -> Execution:
         return cls(ExecutionStatus.REJECTED, reason=reason)
+
+    @classmethod
+    def split_found(cls, split: SplitFound, reason: str) -> Execution:
+        return cls(ExecutionStatus.SPLIT, reason=reason, split=split)
 
 
 class Broker(Protocol):
@@ -198,7 +221,42 @@ class PaperBroker:
                 "filled at a later session's price"
             )
         _check_values(order, bar)
+        restated = self._restatement(order, session, now)
+        if restated is not None:
+            return restated
         return self._fill_at(order, bar, now)
+
+    def _restatement(self, order: Order, session: date, now: datetime | None) -> Execution | None:
+        """SPLIT or REJECTED when the decision session's close is not the one the order was sized on
+        (see the module doc); None: fill it."""
+        close_on = getattr(self._prices, "close_on", None)
+        restated = close_on(order.symbol, order.as_of) if close_on is not None else None
+        if restated is None:
+            return None
+        comparison = compare_closes(order.reference_price, restated)
+        if comparison.change in (CloseChange.UNCHANGED, CloseChange.CORRECTED):
+            return None
+        what = describe(comparison, order.symbol, order.as_of).replace(
+            "when recorded", "when the order was sized on it"
+        )
+        if comparison.change is CloseChange.UNEXPLAINED or comparison.ratio is None:
+            return Execution.rejected(f"{what}: not filled at a price the decision never saw")
+        # the latest session the split can have taken effect on: today's (with a clock), else the fill's
+        ex_date = session
+        if now is not None:
+            today = now.astimezone(NEW_YORK).date()
+            latest = today if self._calendar.is_session(today) else self._calendar.previous_session(today)
+            ex_date = max(session, latest)
+        found = SplitFound(
+            account=order.account,
+            symbol=order.symbol,
+            ex_date=ex_date,
+            ratio=comparison.ratio,
+            reference_session=order.as_of,
+            known_close=order.reference_price,
+            restated_close=restated,
+        )
+        return Execution.split_found(found, what)
 
     def _session_bar(self, order: Order) -> SessionBar | None:
         """The first bar after the decision dated on a session (closed-day bars are skipped)."""

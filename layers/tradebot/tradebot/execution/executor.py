@@ -15,7 +15,18 @@ or two executors on one queue are harmless:
    or could not read the symbol) is not "no price yet": it is logged as an ERROR and counted
    (``on_price_lookup_failure``: the service puts the CloudWatch metric TradeBot/PriceLookupFailures),
    and the order stays ACCEPTED for the next sweep while its fill session can still come; the broker
-   cancels it once that session is over (see :mod:`tradebot.execution.broker`).
+   cancels it once that session is over (see :mod:`tradebot.execution.broker`);
+6. a split of the order's symbol between its decision and its fill (the broker's SPLIT: the decision
+   session's close in the price source is the order's reference price / a split ratio): the split is
+   applied to the account once (tradebot.store.corporate_actions: the SPLIT item, the position, the cash
+   in lieu and every pending order of the symbol, this one included, in one transaction; already applied
+   by PaperTrade: only this order is amended if it was recorded after), then the amended order is
+   executed again, so a BUY fills the split-adjusted quantity and a SELL of shares held before the split
+   sells them in the new units from a position already in the new units. The gate (3) includes the
+   symbol: an order of a stopped symbol is REJECTED with the reason.
+
+A fill is conditional on the ledger entry's revision (tradebot.store.ledger): if a split amended the
+order while it was being executed, it is read again and executed as amended.
 
 The queue side (receive, delete only after the outcome is recorded, visibility, heartbeat, the loop) is
 :mod:`tradebot.execution.service`.
@@ -30,13 +41,18 @@ from typing import Any, Protocol
 
 from tradebot.clock import Clock
 from tradebot.contracts import Fill, Order
-from tradebot.execution.broker import Broker, ExecutionStatus, PriceLookupError
+from tradebot.execution.broker import Broker, Execution, ExecutionStatus, PriceLookupError
 from tradebot.store.accounts import AccountStore
+from tradebot.store.corporate_actions import SplitOutcome, amend_orders, apply_split
 from tradebot.store.ledger import LedgerEntry, OrderLedger
 from tradebot.store.settlement import FillOutcome, apply_fill
 from tradebot.store.trading_config import ConfigStore
+from tradebot.trading.account import SplitRecord
 from tradebot.trading.config import TradingConfig
+from tradebot.trading.corporate_actions import SplitFound
 from tradebot.trading.risk import trading_block
+
+MAX_EXECUTIONS = 4  # executions of one order in one delivery: a split (or an amendment) in between
 
 
 class LoggerLike(Protocol):
@@ -59,6 +75,7 @@ class ExecutorReport:
     invalid: int = 0  # messages whose body is not an Order (left on the queue for the DLQ)
     errors: int = 0  # messages whose processing failed (left on the queue for redelivery)
     extended: int = 0  # visibility extensions of in-flight messages
+    splits: list[SplitRecord] = field(default_factory=list)  # splits this executor applied to accounts
 
     def merge(self, other: ExecutorReport) -> ExecutorReport:
         self.received += other.received
@@ -79,6 +96,7 @@ class ExecutorReport:
         self.invalid += other.invalid
         self.errors += other.errors
         self.extended += other.extended
+        self.splits.extend(other.splits)
         return self
 
     def summary(self) -> dict[str, Any]:
@@ -94,6 +112,7 @@ class ExecutorReport:
             "invalid": self.invalid,
             "errors": self.errors,
             "extended": self.extended,
+            "splits": [f"{r.symbol} {r.ratio_text} ex {r.ex_date}" for r in self.splits],
         }
 
 
@@ -133,7 +152,12 @@ class OrderExecutor:
                 self._log.info("order recorded from its message", extra={"order_id": order.order_id})
         if entry is None:  # pragma: no cover - recorded and gone: nothing deletes ledger entries
             raise RuntimeError(f"order {order.order_id} vanished from the ledger")
-        if entry.order != order:
+        if entry.order != order and entry.revision > 0:
+            self._log.info(
+                "the order was adjusted for a split after it was sent; the ledger's version is used",
+                extra={"order_id": order.order_id, "revision": entry.revision},
+            )
+        elif entry.order != order:
             self._log.warning(
                 "message differs from the recorded order; the ledger's version is used",
                 extra={"order_id": order.order_id},
@@ -147,7 +171,11 @@ class OrderExecutor:
             self._log.info("duplicate delivery", extra={"order_id": order.order_id, "status": entry.status})
             return
         config = self._config.load()  # per order: a kill switch flipped mid-batch takes effect at once
-        blocked = trading_block(config, self._accounts.halt(order.account))
+        blocked = trading_block(
+            config,
+            self._accounts.halt(order.account),
+            self._accounts.symbol_halt(order.account, order.symbol),
+        )
         if blocked is not None:
             self._reject(order, blocked, report)
             return
@@ -160,7 +188,8 @@ class OrderExecutor:
                 if current is None or current.status != "ACCEPTED":
                     report.duplicates += 1
                     return
-        self._execute(order, config, report)
+                entry = current
+        self._execute(entry, config, report)
 
     def fill_pending(self) -> ExecutorReport:
         """Try every ACCEPTED order again (its open may have arrived, its day may have ended); the gate
@@ -177,39 +206,138 @@ class OrderExecutor:
                 )
         return report
 
-    def _execute(self, order: Order, config: TradingConfig, report: ExecutorReport) -> None:
+    def _execute(self, entry: LedgerEntry, config: TradingConfig, report: ExecutorReport) -> None:
+        """Execute the order at the broker and settle the outcome; again (a few times at most) when a
+        split had to be applied first or a split amended the order meanwhile."""
+        for _ in range(MAX_EXECUTIONS):
+            current = self._execute_once(entry, config, report)
+            if current is None:
+                return
+            entry = current
+        self._reject(
+            entry.order,
+            f"the order kept changing under a split of {entry.order.symbol}; not filled (executed "
+            f"{MAX_EXECUTIONS} times)",
+            report,
+        )
+
+    def _execute_once(
+        self, entry: LedgerEntry, config: TradingConfig, report: ExecutorReport
+    ) -> LedgerEntry | None:
+        """One execution; the entry to execute again (a split was applied, or the order was amended
+        meanwhile), or None: done (its outcome recorded, or left for a later sweep)."""
+        order = entry.order
         try:
             execution = self._broker.execute(order)
         except PriceLookupError as exc:
             self._price_lookup_failed(order, exc, report)
-            return
+            return None
+        if execution.status is ExecutionStatus.SPLIT:
+            return self._split(entry, execution, config, report)
         if execution.status is ExecutionStatus.PENDING:
             report.awaiting_open.append(order.order_id)
             self._log.info(
                 "order pending",
                 extra={"order_id": order.order_id, "symbol": order.symbol, "reason": execution.reason},
             )
-            return
+            return None
         if execution.status is ExecutionStatus.CANCELLED:
             self._cancel(order, execution.reason, report)
-            return
+            return None
         if execution.status is ExecutionStatus.REJECTED or execution.fill is None:
             self._reject(order, execution.reason or "rejected by the broker", report)
-            return
+            return None
         fill = execution.fill
         now = self._clock.now()
-        if order.account not in self._ensured:  # once per account and process: the cash item never goes away
-            self._accounts.ensure(order.account, config.risk.initial_capital, now)
-            self._ensured.add(order.account)
-        outcome = apply_fill(self._ddb, order, fill, ledger=self._ledger, accounts=self._accounts, now=now)
+        self._ensure(order.account, config)
+        outcome = apply_fill(
+            self._ddb,
+            order,
+            fill,
+            ledger=self._ledger,
+            accounts=self._accounts,
+            now=now,
+            revision=entry.revision,
+        )
         if outcome is FillOutcome.FILLED:
             report.filled.append(fill)
             self._log.info("order filled", extra={"order_id": order.order_id, **fill.model_dump(mode="json")})
         elif outcome is FillOutcome.DUPLICATE:
+            current = self._ledger.get(order.order_id)
+            if current is not None and not current.final and current.revision != entry.revision:
+                self._log.info(
+                    "the order was amended for a split while it was executed; executing it as amended",
+                    extra={"order_id": order.order_id, "revision": current.revision},
+                )
+                return current
             report.duplicates += 1
             self._log.info("already filled or closed elsewhere", extra={"order_id": order.order_id})
         else:
             self._reject(order, outcome.value, report)
+        return None
+
+    def _ensure(self, account: str, config: TradingConfig) -> None:
+        if account not in self._ensured:  # once per account and process: the cash item never goes away
+            self._accounts.ensure(account, config.risk.initial_capital, self._clock.now())
+            self._ensured.add(account)
+
+    def _split(
+        self, entry: LedgerEntry, execution: Execution, config: TradingConfig, report: ExecutorReport
+    ) -> LedgerEntry | None:
+        """The order predates a split (the broker's SPLIT): apply it to the account once, or amend this
+        order for a split already applied; the amended entry to execute again (None: the order is
+        final now, e.g. cancelled with less than one share left)."""
+        found = execution.split
+        order = entry.order
+        if found is None:  # pragma: no cover - the broker's SPLIT always carries the split found
+            self._reject(order, execution.reason or "split without details", report)
+            return None
+        now = self._clock.now()
+        self._ensure(order.account, config)
+        record = self._recorded_split(entry, found)
+        if record is None:
+            outcome, record = apply_split(
+                self._ddb,
+                found,
+                accounts=self._accounts,
+                ledger=self._ledger,
+                now=now,
+                applied_by=f"executor (order {order.order_id})",
+            )
+            if outcome is SplitOutcome.APPLIED:
+                report.splits.append(record)
+                self._log.warning(
+                    "split applied to the account before filling an order decided before it",
+                    extra={"order_id": order.order_id, "reason": execution.reason, **record.summary()},
+                )
+        current = self._ledger.get(order.order_id)
+        if (
+            current is not None
+            and current.revision == entry.revision
+            and not current.amended_for(record.ex_date)
+        ):
+            # applied before this order was recorded, or the index listing pending orders lagged behind it
+            amend_orders(self._ddb, record, [current], ledger=self._ledger, now=now)
+            current = self._ledger.get(order.order_id)
+        if current is None or current.final:
+            if current is not None and current.status == "CANCELLED":
+                report.cancelled.append((order.order_id, current.reason))
+            return None
+        if current.revision == entry.revision:  # nothing changed: the split cannot be applied to it
+            self._reject(order, f"{execution.reason}: the order could not be adjusted for it", report)
+            return None
+        return current
+
+    def _recorded_split(self, entry: LedgerEntry, found: SplitFound) -> SplitRecord | None:
+        """A split of the order's symbol already applied to the account, after the order's decision, that
+        the order was not amended for (it was recorded after the split was applied)."""
+        records = self._accounts.splits(found.account, found.symbol)
+        missing = [
+            r
+            for r in records
+            if found.reference_session < r.ex_date <= found.ex_date and not entry.amended_for(r.ex_date)
+        ]
+        return missing[0] if missing else None
 
     def _price_lookup_failed(self, order: Order, exc: PriceLookupError, report: ExecutorReport) -> None:
         """Not "no price yet": an error, counted; the order stays ACCEPTED for the next sweep."""

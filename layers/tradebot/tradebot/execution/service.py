@@ -11,6 +11,16 @@ extended, so another executor does not receive them while they are being worked 
 ``pending_interval_seconds`` the orders left ACCEPTED are tried again; a heartbeat metric is put every
 ``heartbeat_interval_seconds``.
 
+Stopping (SIGTERM from ECS: a deployment, a scale-in, a Spot interruption; SIGKILL follows after the task
+definition's StopTimeout). The service loop polls in slices of ``poll_slice_seconds`` (5 s) and checks the
+stop between them, so the poll in flight ends within one slice and receives nothing more. The batch in hand
+is finished: each message's outcome recorded, then the message deleted. Only a batch that is still running
+``shutdown_grace_seconds`` after the stop was seen starts no further message: the rest are made visible
+again at once (ChangeMessageVisibility 0), for the next executor, never lost. A stopping executor cuts a
+Yahoo retry's backoff short (the order stays ACCEPTED, tried again on the next start) and stops its pending
+pass, so one message takes at most :data:`MESSAGE_BOUND_SECONDS`; :func:`shutdown_worst_case_seconds` adds
+it up, and tests/integration/test_executor.py checks it against the template's StopTimeout.
+
 Metrics (namespace ``TradeBot``, dimension ``service`` = POWERTOOLS_SERVICE_NAME, "tradebot" in the
 template): ``ExecutorHeartbeat`` (1 per beat) and ``PriceLookupFailures`` (1 per failed price lookup:
 the price source raised or could not read the symbol; the order stays ACCEPTED and is tried again).
@@ -27,7 +37,7 @@ from typing import Any
 
 from tradebot import aws
 from tradebot.clock import Clock, Sleep, SystemClock, real_sleep
-from tradebot.data import source_from_spec
+from tradebot.data import BarSource, source_from_spec
 from tradebot.errors import InputValidationError
 from tradebot.execution.broker import Broker, PaperBroker, PriceSource
 from tradebot.execution.executor import ExecutorReport, LoggerLike, OrderExecutor
@@ -42,6 +52,40 @@ from tradebot.trading.config import TradingConfig
 HEARTBEAT_NAMESPACE = "TradeBot"
 HEARTBEAT_METRIC = "ExecutorHeartbeat"
 PRICE_LOOKUP_FAILURES_METRIC = "PriceLookupFailures"
+
+POLL_SLICE_SECONDS = 5  # one ReceiveMessage waits at most this long: a stop is seen within it
+SHUTDOWN_GRACE_SECONDS = 15.0  # once stopping, messages of the batch in hand are still started this long
+# The longest one message (or one pending order) takes once the executor is stopping: one Yahoo attempt
+# (YFinanceSource's HTTP timeout, 30 s; the backoff before another attempt ends the lookup: see
+# stopping_sleep) plus the order's DynamoDB and SQS calls.
+YAHOO_ATTEMPT_SECONDS = 30.0
+MESSAGE_BOUND_SECONDS = YAHOO_ATTEMPT_SECONDS + 5.0
+RELEASE_BOUND_SECONDS = 1.0  # one ChangeMessageVisibilityBatch for the messages not started
+
+
+def shutdown_worst_case_seconds(
+    poll_slice_seconds: float = POLL_SLICE_SECONDS,
+    grace_seconds: float = SHUTDOWN_GRACE_SECONDS,
+    message_seconds: float = MESSAGE_BOUND_SECONDS,
+) -> float:
+    """SIGTERM to exit at worst: the stop arrives during a poll slice or a message (whichever is longer)
+    and is seen when it ends; messages are started for ``grace_seconds`` more; the last one started
+    finishes; the rest of the batch is released. A pending pass or a backoff sleep ends sooner."""
+    return max(poll_slice_seconds, message_seconds) + grace_seconds + message_seconds + RELEASE_BOUND_SECONDS
+
+
+class ShutdownRequested(Exception):
+    """The executor is stopping: a retry's backoff is not slept, the lookup gives up (the order waits)."""
+
+
+def stopping_sleep(stop: threading.Event) -> Sleep:
+    """A backoff sleep that ends as soon as ``stop`` is set, and then raises ShutdownRequested."""
+
+    def pause(seconds: float) -> None:
+        if stop.wait(seconds):
+            raise ShutdownRequested("the executor is stopping: no further attempt")
+
+    return pause
 
 
 def cloudwatch_counter(
@@ -97,6 +141,9 @@ class ExecutorService:
         pending_interval_seconds: float = 300.0,
         max_backoff_seconds: float = 60.0,
         visibility_timeout_seconds: int = 120,
+        ledger: OrderLedger | None = None,
+        poll_slice_seconds: int = POLL_SLICE_SECONDS,
+        shutdown_grace_seconds: float = SHUTDOWN_GRACE_SECONDS,
     ) -> None:
         if not 0 <= wait_time_seconds <= 20:
             raise ValueError("wait_time_seconds must be in [0, 20] (SQS long polling)")
@@ -116,24 +163,76 @@ class ExecutorService:
         self._pending_interval = pending_interval_seconds
         self._max_backoff = max_backoff_seconds
         self._visibility = visibility_timeout_seconds
+        self._ledger = ledger  # for a pending pass that stops with the service (else the executor's)
+        self._poll_slice = max(1, poll_slice_seconds)
+        self._grace = shutdown_grace_seconds
 
     # --- the queue -----------------------------------------------------------------------------------
 
-    def poll_once(self) -> ExecutorReport:
-        """One ReceiveMessage (long poll); each message is deleted only after its outcome is recorded."""
+    def poll_once(self, stop: threading.Event | None = None) -> ExecutorReport:
+        """One long poll (``wait_time_seconds``; with ``stop``, in slices that end it once ``stop`` is
+        set), then the batch: each message is deleted only after its outcome is recorded. With ``stop``
+        set for ``shutdown_grace_seconds`` the messages not started yet are made visible again."""
         report = ExecutorReport()
-        messages = self._queue.receive(self._max_messages, self._wait)
+        messages = self._receive(stop)
         report.received = len(messages)
         received_at = self._clock.now()
+        stopping_since: datetime | None = None
         for i, message in enumerate(messages):
+            if stop is not None and stop.is_set():
+                stopping_since = stopping_since or self._clock.now()
+                if (self._clock.now() - stopping_since).total_seconds() >= self._grace:
+                    self._release(messages[i:])
+                    break
             if (self._clock.now() - received_at).total_seconds() >= self._visibility / 2:
                 self._extend_visibility(messages[i:], report)
                 received_at = self._clock.now()
             self._handle_message(message, report)
         return report
 
-    def fill_pending(self) -> ExecutorReport:
-        return self._executor.fill_pending()
+    def _receive(self, stop: threading.Event | None) -> list[dict[str, Any]]:
+        if stop is None:
+            return self._queue.receive(self._max_messages, self._wait)
+        waited = 0
+        while not stop.is_set():
+            wait = min(self._poll_slice, self._wait - waited)
+            messages = self._queue.receive(self._max_messages, wait)
+            waited += wait
+            if messages or waited >= self._wait:
+                return messages
+        return []
+
+    def _release(self, messages: list[dict[str, Any]]) -> None:
+        """Make the messages of the batch not started visible again now (the next executor takes them)."""
+        try:
+            response = self._queue.extend_visibility(messages, 0)
+        except Exception as exc:  # they become visible when their visibility timeout ends anyway
+            self._log.warning("could not release the messages not started", extra={"error": repr(exc)})
+            return
+        self._log.warning(
+            "stopping: messages not started were released",
+            extra={"released": len(response.get("Successful", [])), "failed": response.get("Failed", [])},
+        )
+
+    def fill_pending(self, stop: threading.Event | None = None) -> ExecutorReport:
+        """Try every ACCEPTED order again; with ``stop``, the pass ends once it is set (the orders left
+        stay ACCEPTED for the next pass, or the next executor)."""
+        if stop is None or self._ledger is None:
+            return self._executor.fill_pending()
+        report = ExecutorReport()
+        for entry in self._ledger.by_status("ACCEPTED"):
+            if stop.is_set():
+                self._log.info("stopping: the pending pass ends here")
+                break
+            try:
+                self._executor.advance(entry, report)
+            except Exception as exc:
+                report.errors += 1
+                self._log.exception(
+                    "filling a pending order failed",
+                    extra={"order_id": entry.order.order_id, "error": repr(exc)},
+                )
+        return report
 
     def _extend_visibility(self, messages: list[dict[str, Any]], report: ExecutorReport) -> None:
         """Keep the batch's unprocessed messages invisible for another full visibility timeout."""
@@ -196,8 +295,10 @@ class ExecutorService:
     def run(self, stop: threading.Event) -> None:
         """The service loop: heartbeat, poll, fill pending orders now and then, until ``stop`` is set.
 
-        A poll in flight when ``stop`` is set finishes (its messages are processed and deleted); no further
-        message is received. Failures are logged and retried with capped exponential backoff.
+        The poll in flight when ``stop`` is set ends within one slice; the batch in hand is processed and
+        deleted (see the module's docstring for the bound); no further message is received. Failures are
+        logged and retried with capped exponential backoff (pass a ``sleep`` that returns when ``stop`` is
+        set, as executor/main.py does).
         """
         self._log.info("executor started", extra={"queue_url": self._queue.url})
         last_beat: datetime | None = None
@@ -209,12 +310,13 @@ class ExecutorService:
                 self._beat()
                 last_beat = now
             try:
-                polled = self.poll_once()
+                polled = self.poll_once(stop)
                 if polled.received:
                     self._log.info("poll processed", extra=polled.summary())
                 now = self._clock.now()
-                if last_pending is None or (now - last_pending).total_seconds() >= self._pending_interval:
-                    pending = self.fill_pending()
+                due = last_pending is None or (now - last_pending).total_seconds() >= self._pending_interval
+                if due and not stop.is_set():
+                    pending = self.fill_pending(stop)
                     last_pending = now
                     if pending.filled or pending.rejected or pending.cancelled or pending.errors:
                         self._log.info("pending orders processed", extra=pending.summary())
@@ -246,16 +348,27 @@ def paper_broker(config: TradingConfig, prices: PriceSource, clock: Clock) -> Pa
 
 
 def build_broker(
-    settings: Settings, config: TradingConfig, clock: Clock, prices: PriceSource | None = None
+    settings: Settings,
+    config: TradingConfig,
+    clock: Clock,
+    prices: PriceSource | None = None,
+    stop: threading.Event | None = None,
 ) -> Broker:
     """The trading config's broker: the paper broker (default; next opens from ``prices``, else from the
-    settings' data source) or Alpaca's paper-trading API."""
+    settings' data source) or Alpaca's paper-trading API. With ``stop``, Yahoo's retries end when it is
+    set (:func:`stopping_sleep`)."""
     if config.execution.broker == "alpaca":
         from tradebot.execution.alpaca import AlpacaBroker  # alpaca-py: an optional, executor-only package
 
         return AlpacaBroker.from_secret(settings.secret_arn)
     if prices is None:
-        source = source_from_spec(settings.data_source, cache_dir=settings.yfinance_cache_dir)
+        source: BarSource
+        if stop is not None and settings.data_source.strip().lower() == "yfinance":
+            from tradebot.data.yfinance_source import YFinanceSource
+
+            source = YFinanceSource(cache_dir=settings.yfinance_cache_dir, sleep=stopping_sleep(stop))
+        else:
+            source = source_from_spec(settings.data_source, cache_dir=settings.yfinance_cache_dir)
         prices = BarSourcePrices(source, clock=clock)
     return paper_broker(config, prices, clock)
 
@@ -273,20 +386,23 @@ def build_service(
     wait_time_seconds: int = 20,
     logger: LoggerLike | None = None,
     price_lookup_failure: Callable[[], None] | None = None,
+    stop: threading.Event | None = None,
 ) -> ExecutorService:
     """The executor service wired to the settings' resources. The broker (unless given), commission and
     slippage come from the trading config as it is at start (a change takes effect when the service
     restarts); the visibility timeout is the queue's. Each failed price lookup puts 1 on
-    TradeBot/PriceLookupFailures (``price_lookup_failure`` replaces that)."""
+    TradeBot/PriceLookupFailures (``price_lookup_failure`` replaces that). ``stop``: the event the
+    service will run until (its price lookups stop retrying once it is set)."""
     clock = clock or SystemClock()
     ddb = ddb or aws.client("dynamodb")
     queue = OrderQueue(settings.orders_queue_url, sqs or aws.client("sqs"))
     config = ConfigStore(settings.config_table, ddb)
+    ledger = OrderLedger(settings.ledger_table, ddb)
     executor = OrderExecutor(
-        ledger=OrderLedger(settings.ledger_table, ddb),
+        ledger=ledger,
         accounts=AccountStore(settings.state_table, ddb),
         config=config,
-        broker=broker or build_broker(settings, config.load(), clock, prices),
+        broker=broker or build_broker(settings, config.load(), clock, prices, stop),
         clock=clock,
         ddb=ddb,
         logger=logger,
@@ -301,4 +417,5 @@ def build_service(
         logger=logger,
         heartbeat=heartbeat or cloudwatch_heartbeat(),
         visibility_timeout_seconds=queue.visibility_timeout(),
+        ledger=ledger,
     )

@@ -9,7 +9,9 @@ AWS error) fails the whole invocation, which the state machine retries.
 from __future__ import annotations
 
 from dataclasses import asdict
+from datetime import date
 
+import pandas as pd
 from botocore.exceptions import BotoCoreError, ClientError
 
 from tradebot.contracts import (
@@ -26,6 +28,7 @@ from tradebot.pipeline.runtime import Runtime
 from tradebot.store import runs
 from tradebot.strategy import FillModel, optimize
 from tradebot.strategy.optimizer import max_folds
+from tradebot.trading.config import RiskLimits
 
 WALK_FORWARD_FOLDS = 3  # fewer when the history is short (each test window >= 20 bars)
 
@@ -35,31 +38,21 @@ def optimize_strategy(event: OptimizeEvent, rt: Runtime) -> OptimizeSummary:
     others; write the batch's :class:`OptimizeBatchResult`."""
     batch = event.batch
     stored = rt.params.get_many(batch.symbols, event.strategy)
-    risk = rt.config.load().risk
-    # walk-forward over the run's history, costs as the paper broker charges them (fractional sizing:
-    # the scores do not depend on the account's size)
-    fill = FillModel(fractional=True, commission=risk.commission_rate, slippage_bps=risk.slippage_bps)
+    fill = optimizer_fill(rt.config.load().risk)
     results: list[OptimizeResult] = []
     fresh: list[OptimizeResult] = []
     failed: list[SymbolIssue] = []
     for symbol in batch.symbols:
         previous = stored.get(symbol)
-        if (
-            previous is not None
-            and 0 <= (event.as_of - previous.optimized_on).days <= rt.settings.params_max_age_days
-        ):
-            results.append(previous.model_copy(update={"reoptimized": False, "evaluated": 0}))
+        if previous is not None and is_fresh(previous, event.as_of, rt.settings.params_max_age_days):
+            results.append(reused(previous))
             continue
         try:
-            result = _optimized(rt, event, symbol, fill)
+            result = optimized(rt.bars_for(batch.bars, symbol), symbol, event.strategy, event.as_of, fill)
         except (RetryableError, ClientError, BotoCoreError):
             raise  # the whole batch is retried by the state machine
         except Exception as exc:  # one symbol's failure does not sink the batch: reported with its reason
-            failed.append(
-                SymbolIssue(
-                    symbol=symbol, reason="optimization_failed", detail=f"{type(exc).__name__}: {exc}"
-                )
-            )
+            failed.append(optimization_failure(symbol, exc))
             continue
         results.append(result)
         fresh.append(result)
@@ -84,16 +77,39 @@ def optimize_strategy(event: OptimizeEvent, rt: Runtime) -> OptimizeSummary:
     )
 
 
-def _optimized(rt: Runtime, event: OptimizeEvent, symbol: str, fill: FillModel) -> OptimizeResult:
-    bars = rt.bars_for(event.batch.bars, symbol)
-    outcome = optimize(bars, event.strategy, fill=fill, folds=max_folds(len(bars), WALK_FORWARD_FOLDS))
+# --- the step's rules, pure (tradebot simulate runs them too) ------------------------------------------
+
+
+def is_fresh(stored: OptimizeResult, as_of: date, max_age_days: int) -> bool:
+    """Parameters optimized at most ``max_age_days`` calendar days before ``as_of`` (and not after it) are
+    reused."""
+    return 0 <= (as_of - stored.optimized_on).days <= max_age_days
+
+
+def reused(stored: OptimizeResult) -> OptimizeResult:
+    return stored.model_copy(update={"reoptimized": False, "evaluated": 0})
+
+
+def optimizer_fill(risk: RiskLimits) -> FillModel:
+    """Walk-forward costs as the paper broker charges them; fractional sizing (the scores do not depend on
+    the account's size)."""
+    return FillModel(fractional=True, commission=risk.commission_rate, slippage_bps=risk.slippage_bps)
+
+
+def optimization_failure(symbol: str, exc: Exception) -> SymbolIssue:
+    return SymbolIssue(symbol=symbol, reason="optimization_failed", detail=f"{type(exc).__name__}: {exc}")
+
+
+def optimized(bars: pd.DataFrame, symbol: str, strategy: str, as_of: date, fill: FillModel) -> OptimizeResult:
+    """Walk-forward over ``bars`` (WALK_FORWARD_FOLDS folds, fewer when the history is short)."""
+    outcome = optimize(bars, strategy, fill=fill, folds=max_folds(len(bars), WALK_FORWARD_FOLDS))
     return OptimizeResult(
         symbol=symbol,
-        strategy=event.strategy,
+        strategy=strategy,
         params=dict(outcome.params),
         in_sample=Scores(**outcome.in_sample),
         out_of_sample=Scores(**outcome.out_of_sample) if outcome.out_of_sample else None,
-        optimized_on=event.as_of,
+        optimized_on=as_of,
         reoptimized=True,
         evaluated=outcome.evaluated,
         objective=outcome.objective,

@@ -12,6 +12,15 @@ Item layout (LedgerTable: ``pk`` S HASH, ``sk`` S RANGE; GSI ``by_status``: ``st
         fill          S   the Fill as JSON (FILLED only)
         recorded_at   S   ISO datetime of record_new
         updated_at    S   ISO datetime of the last transition
+        revision      N   amendments made to the order (absent: none)
+        amendments    L   each amendment as JSON (OrderAmendment: the split it adjusted the order for,
+                          quantity and prices before and after), oldest first
+
+An order stays the same order through its lifecycle, with one exception: a split of its symbol between
+its decision and its fill (tradebot.store.corporate_actions) amends its quantity and prices while it is
+NEW or ACCEPTED, in the split's transaction; ``order`` then holds the amended order, ``amendments`` what
+it was, and ``revision`` counts them. A fill is conditional on the revision it was computed from, so a
+fill computed from the order before an amendment never lands.
 
 The lifecycle is :data:`TRANSITIONS`; every write below is one conditional write derived from it, so
 each edge happens at most once::
@@ -24,10 +33,12 @@ A transition whose condition fails returns ``False``: the order was already past
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from typing import Any, Literal
 
 from botocore.exceptions import ClientError
+from pydantic import Field
 
 from tradebot import aws
 from tradebot.contracts import Contract, Fill, Order
@@ -48,6 +59,14 @@ ORDER_PREFIX = "ORDER#"
 ORDER_SK = "ORDER"
 STATUS_INDEX = "by_status"
 _NAMES = {"#s": "status", "#r": "reason", "#u": "updated_at"}
+_AMEND_NAMES = {
+    "#s": "status",
+    "#r": "reason",
+    "#o": "order",
+    "#rev": "revision",
+    "#am": "amendments",
+    "#u": "updated_at",
+}
 
 
 def sources(to: OrderStatus) -> tuple[OrderStatus, ...]:
@@ -64,12 +83,33 @@ def _status_condition(to: OrderStatus, values: dict[str, Any]) -> str:
     return f"#s IN ({', '.join(placeholders)})"
 
 
+class OrderAmendment(Contract):
+    """A change of an order's quantity and prices for a split of its symbol (the split's ex-date and
+    ratio), with the values before and after."""
+
+    ex_date: date
+    ratio: str  # "4:1"
+    quantity_before: int
+    quantity_after: int  # 0: the order was cancelled (less than one share left)
+    reference_price_before: float
+    reference_price_after: float
+    limit_price_before: float | None = None
+    limit_price_after: float | None = None
+    at: datetime
+
+
 class LedgerEntry(Contract):
     order: Order
     status: OrderStatus
     reason: str = ""
     fill: Fill | None = None
     updated_at: datetime
+    revision: int = 0  # amendments made to the order (each in ``amendments``)
+    amendments: list[OrderAmendment] = Field(default_factory=list)
+
+    def amended_for(self, ex_date: date) -> bool:
+        """True if the order was already amended for the split that took effect on ``ex_date``."""
+        return any(a.ex_date == ex_date for a in self.amendments)
 
     @property
     def final(self) -> bool:
@@ -124,20 +164,67 @@ class OrderLedger:
         """NEW | ACCEPTED -> CANCELLED, with the reason."""
         return self._transition(order_id, "CANCELLED", reason, now)
 
-    def fill_update(self, order_id: str, fill: Fill, now: datetime) -> dict[str, Any]:
-        """The ACCEPTED -> FILLED write, as one TransactWriteItems element (tradebot.store.settlement)."""
+    def fill_update(self, order_id: str, fill: Fill, now: datetime, revision: int = 0) -> dict[str, Any]:
+        """The ACCEPTED -> FILLED write, as one TransactWriteItems element (tradebot.store.settlement);
+        ``revision``: the order's revision the fill was computed from (an amended order must be filled
+        as amended)."""
         values: dict[str, Any] = {
             ":filled": {"S": "FILLED"},
             ":fill": {"S": fill.model_dump_json()},
             ":now": {"S": now.isoformat()},
         }
+        condition = f"{_status_condition('FILLED', values)} AND {_revision_condition(revision, values)}"
         return {
             "Update": {
                 "TableName": self._table,
                 "Key": order_key(order_id),
                 "UpdateExpression": "SET #s = :filled, #f = :fill, #u = :now",
-                "ConditionExpression": _status_condition("FILLED", values),
-                "ExpressionAttributeNames": {"#s": "status", "#f": "fill", "#u": "updated_at"},
+                "ConditionExpression": condition,
+                "ExpressionAttributeNames": {
+                    "#s": "status",
+                    "#f": "fill",
+                    "#u": "updated_at",
+                    "#rev": "revision",
+                },
+                "ExpressionAttributeValues": values,
+            }
+        }
+
+    def amend_update(
+        self, entry: LedgerEntry, amended: Order | None, amendment: OrderAmendment, reason: str, now: datetime
+    ) -> dict[str, Any]:
+        """An amendment of a NEW or ACCEPTED order for a split, as one TransactWriteItems element
+        (tradebot.store.corporate_actions): ``amended`` replaces the order, or, None, the order is
+        CANCELLED with ``reason``. Conditional on the status and the revision of ``entry``."""
+        order_id = entry.order.order_id
+        if amended is not None and amended.order_id != order_id:
+            raise ValueError(f"an amendment of order {order_id} cannot change its id")
+        values: dict[str, Any] = {
+            ":next": {"N": str(entry.revision + 1)},
+            ":am": {"L": [{"S": amendment.model_dump_json()}]},
+            ":empty": {"L": []},
+            ":now": {"S": now.isoformat()},
+        }
+        appended = "#rev = :next, #am = list_append(if_not_exists(#am, :empty), :am), #u = :now"
+        if amended is not None:
+            update = f"SET #o = :order, {appended}"
+            values[":order"] = {"S": amended.model_dump_json()}
+        else:
+            update = f"SET #s = :cancelled, #r = :r, {appended}"
+            values[":cancelled"] = {"S": "CANCELLED"}
+            values[":r"] = {"S": reason}
+        # NEW or ACCEPTED (the statuses an order may be cancelled from: it may still fill), at its revision
+        pending = _status_condition("CANCELLED", values)
+        condition = f"attribute_exists(pk) AND {pending} AND {_revision_condition(entry.revision, values)}"
+        return {
+            "Update": {
+                "TableName": self._table,
+                "Key": order_key(order_id),
+                "UpdateExpression": update,
+                "ConditionExpression": condition,
+                "ExpressionAttributeNames": {
+                    k: _AMEND_NAMES[k] for k in set(re.findall(r"#\w+", f"{update} {condition}"))
+                },
                 "ExpressionAttributeValues": values,
             }
         }
@@ -207,12 +294,23 @@ class OrderLedger:
         return [entry_from_item(item) for item in pages(self._ddb.query, **kwargs)]
 
 
+def _revision_condition(revision: int, values: dict[str, Any]) -> str:
+    """The entry is still at ``revision`` (absent: 0); adds the placeholder's value to ``values``."""
+    values[":rev"] = {"N": str(revision)}
+    if revision == 0:
+        return "(attribute_not_exists(#rev) OR #rev = :rev)"
+    return "#rev = :rev"
+
+
 def entry_from_item(item: dict[str, Any]) -> LedgerEntry:
     fill = item.get("fill", {}).get("S")
+    amendments = [OrderAmendment.model_validate_json(a["S"]) for a in item.get("amendments", {}).get("L", [])]
     return LedgerEntry(
         order=Order.model_validate_json(item["order"]["S"]),
         status=item["status"]["S"],
         reason=item.get("reason", {}).get("S", ""),
         fill=Fill.model_validate_json(fill) if fill else None,
         updated_at=datetime.fromisoformat(item["updated_at"]["S"]),
+        revision=int(item.get("revision", {}).get("N", "0")),
+        amendments=amendments,
     )

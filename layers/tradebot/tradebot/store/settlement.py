@@ -1,7 +1,8 @@
 """The fill: ledger entry, cash and position change together in ONE DynamoDB transaction.
 
 1. the ledger entry ACCEPTED -> FILLED with the Fill (:meth:`OrderLedger.fill_update`: its condition is
-   the lifecycle table's);
+   the lifecycle table's, and the order's revision the fill was computed from: a split that amended the
+   order meanwhile cancels the transaction);
 2. the cash item: ``cash -= qty*price + commission`` for a buy (condition ``cash >= cost``),
    ``cash += qty*price - commission`` for a sell (:meth:`AccountStore.cash_update`);
 3. the position item: a buy sets quantity and average price (condition: the version read), a sell
@@ -37,19 +38,27 @@ class FillOutcome(StrEnum):
 
 
 def apply_fill(
-    ddb: Any, order: Order, fill: Fill, *, ledger: OrderLedger, accounts: AccountStore, now: datetime
+    ddb: Any,
+    order: Order,
+    fill: Fill,
+    *,
+    ledger: OrderLedger,
+    accounts: AccountStore,
+    now: datetime,
+    revision: int = 0,
 ) -> FillOutcome:
     """Record ``fill`` of ``order`` in the ledger, cash and position atomically (see the module doc).
 
-    The account's cash item must exist (:meth:`AccountStore.ensure`). Returns FILLED, DUPLICATE (the
-    ledger entry was not ACCEPTED: nothing written), or INSUFFICIENT_CASH / SELL_EXCEEDS_POSITION (nothing
+    The account's cash item must exist (:meth:`AccountStore.ensure`). ``revision``: the ledger entry's
+    revision ``order`` is (tradebot.store.ledger). Returns FILLED, DUPLICATE (the ledger entry was not
+    ACCEPTED at that revision: nothing written), or INSUFFICIENT_CASH / SELL_EXCEEDS_POSITION (nothing
     written; the caller rejects the order). Raises RetryableError if concurrent fills keep conflicting.
     """
     if (fill.order_id, fill.symbol, fill.side) != (order.order_id, order.symbol, order.side):
         raise ValueError(f"fill {fill.order_id} does not belong to order {order.order_id}")
     for _ in range(MAX_ATTEMPTS):
         items = [
-            ledger.fill_update(order.order_id, fill, now),
+            ledger.fill_update(order.order_id, fill, now, revision),
             accounts.cash_update(order.account, fill, now),
             accounts.position_update(order.account, fill, now),
         ]

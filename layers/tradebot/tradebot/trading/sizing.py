@@ -3,7 +3,8 @@
 Sizing rule (documented in README "Orders and the paper account"):
 - each symbol with a positive target gets ``weight * allocation`` of equity, where ``allocation`` is
   ``min(max_position_weight, (max_gross_exposure - unmanaged) / n_targets)`` so the gross exposure limit
-  holds (``unmanaged``: the weight of holdings no signal speaks for, which are left alone);
+  holds (``unmanaged``: the weight of holdings no signal speaks for, which are left alone, valued at
+  their last recorded close, ``marks``: a stopped symbol, a withheld signal, a symbol left the universe);
 - candidates (positive targets) are ranked: symbols already held (or being bought) first, then by the
   walk-forward out-of-sample value of the objective their parameters were chosen for, then by its
   in-sample value (a missing score ranks after any score), then by symbol: :func:`rank_candidates`;
@@ -24,7 +25,7 @@ Long-only: negative targets mean flat.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -141,12 +142,15 @@ def plan_orders(
     synthetic: bool,
     pending: Sequence[Order] = (),
     execution: ExecutionSettings | None = None,
+    marks: Mapping[str, float] | None = None,
 ) -> OrderPlan:
     """Orders that move ``portfolio`` (and its ``pending`` orders) toward the signals' targets without
-    breaking ``risk`` (the rule: this module's docstring)."""
+    breaking ``risk`` (the rule: this module's docstring). ``marks``: prices of holdings without a signal
+    (their last recorded close; default: their average price)."""
     ctx = _Context(portfolio, risk, execution or ExecutionSettings(), run_id, as_of, now, synthetic)
     closes = {s.symbol: s.close for s in signals}
-    equity = portfolio.equity(closes)
+    marks = {s: m for s, m in (marks or {}).items() if s not in closes}
+    equity = portfolio.equity(closes | marks)
     pending = [o for o in pending if o.account == portfolio.account]
     held = {s: p.quantity for s, p in portfolio.positions.items()}
     expected, being_sold = _after_pending(held, pending)
@@ -160,9 +164,11 @@ def plan_orders(
             f"{len(left_out)} candidate(s) ranked below max_positions={risk.max_positions} left out: {names}"
         )
     # holdings no signal speaks for (e.g. dropped from the universe) stay, and use up gross exposure
-    marks = {o.symbol: o.reference_price for o in pending} | {
-        s: p.avg_price for s, p in portfolio.positions.items()
-    }
+    marks = (
+        {o.symbol: o.reference_price for o in pending}
+        | {s: p.avg_price for s, p in portfolio.positions.items()}
+        | marks
+    )
     unmanaged = sum(q * marks[s] for s, q in expected.items() if s not in closes and q > 0)
     share = max(0.0, risk.max_gross_exposure - unmanaged / equity) if equity > 0 else 0.0
     allocation = min(risk.max_position_weight, share / max(1, len(selected)))

@@ -1,0 +1,192 @@
+"""`tradebot replay`: the real state machine once per session over a range, on a local account of its own.
+
+Exactly what `tradebot run --as-of D` does day after day (the emulator deploys template.yaml once for the
+whole range): for each NYSE session D in [start, end], one execution decides at D's close; the account's
+state at D's close is recorded (cash, equity marked at D's closes); then the executor drains the queue,
+filling D's orders at the next session's open (the source has it: the range is in the past).
+
+The replay's account lives in ``$TRADEBOT_STATE_DIR/replays/<key>/account.json`` (key: a hash of the
+arguments), apart from `tradebot run`'s account. After every session the account is saved with that
+session's row, in one atomic write, so an interrupted replay restarted with the same arguments goes on
+after the last completed session and does nothing twice. The rows are items of the local state table,
+owned by this module::
+
+    pk = "REPLAY"   sk = "<session>"   row  S   the SessionRow as JSON (date, equity, cash, status, note)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from tradebot.calendar import get_calendar
+from tradebot.contracts import PipelineRequest
+from tradebot.data import BarSource, source_from_spec
+from tradebot.settings import get_settings
+from tradebot.store.accounts import AccountStore
+from tradebot.store.dynamo import pages
+from tradebot.store.ledger import OrderLedger
+from tradebot.store.trading_config import ConfigStore
+from tradebot_local.account_file import DEFAULT_STATE_DIR, STATE_DIR_ENV, AccountFile
+from tradebot_local.emulator import REGION, LambdaDispatcher
+from tradebot_local.history import AccountHistory, FillRow, OrderRow, SessionRow
+from tradebot_local.runner import local_stack, start_and_wait
+from tradebot_local.settle import build_executor
+
+ROW_PK = "REPLAY"
+OnSession = Callable[[int, int, date], None]  # (sessions done, sessions, the session just done)
+
+
+@dataclass(frozen=True)
+class ReplayRequest:
+    source: str
+    symbols: tuple[str, ...] | None
+    start: date
+    end: date
+    strategy: str | None = None  # None: the trading config's
+
+    def key(self) -> str:
+        text = json.dumps(asdict(self), default=str, sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def pipeline_request(self, session: date) -> PipelineRequest:
+        return PipelineRequest(
+            source=self.source, symbols=list(self.symbols) if self.symbols else None, as_of=session
+        )
+
+
+def replay_directory(request: ReplayRequest) -> Path:
+    return Path(os.environ.get(STATE_DIR_ENV) or DEFAULT_STATE_DIR) / "replays" / request.key()
+
+
+def replay(
+    request: ReplayRequest,
+    *,
+    on_session: OnSession | None = None,
+    timeout_s: float = 600,
+    fresh: bool = False,
+) -> AccountHistory:
+    """Run (or go on with) the replay of ``request``; its history. ``fresh``: forget an earlier one."""
+    sessions = get_calendar().sessions(request.start, request.end)
+    directory = replay_directory(request)
+    account = AccountFile(directory / "account.json")
+    if fresh:
+        account.reset(keep_config=False)
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "request.json").write_text(json.dumps(asdict(request), default=str, indent=1) + "\n")
+    source = source_from_spec(request.source)
+    with account.locked(), local_stack(LambdaDispatcher(), account) as (dep, _):
+        ddb = boto3.client("dynamodb", region_name=REGION)
+        state = dep.refs["StateTable"]
+        done = {row.date: row for row in _rows(ddb, state)}
+        for day in sessions:
+            if day not in done:
+                report = start_and_wait(dep, request.pipeline_request(day), run_id(day), timeout_s)
+                status = "DECIDED" if report.status == "SUCCEEDED" else "FAILED"
+                row = account_at_close(local_books(), source, day, status, report.error_message or "")
+                build_executor(source).drain()  # the session's orders fill at the next open
+                _put_row(ddb, state, row)
+                account.save(ddb, dep.refs)  # the account and its row, in one atomic write
+                done[day] = row
+            if on_session is not None:
+                on_session(len([d for d in sessions if d in done]), len(sessions), day)
+        return history_of(local_books(), source, [done[d] for d in sessions])
+
+
+def run_id(session: date) -> str:
+    """The run (execution name) deciding ``session`` in a replay (simulate uses the same)."""
+    return f"replay-{session}"
+
+
+@dataclass(frozen=True)
+class Books:
+    """Where an account's history is kept: its config, its state (cash, positions, decisions), its ledger."""
+
+    config: ConfigStore
+    accounts: AccountStore
+    ledger: OrderLedger
+    account: str
+
+
+def local_books() -> Books:
+    """The local stack's tables, named by the functions' settings."""
+    settings = get_settings()
+    return Books(
+        ConfigStore(settings.config_table),
+        AccountStore(settings.state_table),
+        OrderLedger(settings.ledger_table),
+        settings.account_id,
+    )
+
+
+def account_at_close(books: Books, source: BarSource, day: date, status: str, note: str) -> SessionRow:
+    """The account's cash and equity at ``day``'s close (positions at their closes of that day, or the
+    last close before it)."""
+    initial = books.config.load().risk.initial_capital
+    portfolio = books.accounts.load(books.account, initial)
+    closes = last_closes(source, sorted(portfolio.positions), day)
+    return SessionRow(
+        date=day,
+        equity=portfolio.equity(closes),
+        cash=portfolio.cash,
+        status=status,
+        note="" if status == "DECIDED" else note,
+    )
+
+
+def last_closes(source: BarSource, symbols: Sequence[str], day: date) -> dict[str, float]:
+    """Each symbol's last close on or before ``day`` (within 30 calendar days)."""
+    if not symbols:
+        return {}
+    loaded = source.load(list(symbols), day - timedelta(days=30), day)
+    return {s: float(f["Close"].iloc[-1]) for s, f in loaded.frames.items() if len(f)}
+
+
+def history_of(books: Books, source: BarSource, rows: list[SessionRow]) -> AccountHistory:
+    """The account's history: the rows, and every order and fill in its ledger."""
+    initial = books.config.load().risk.initial_capital
+    history = AccountHistory(
+        initial_capital=initial, sessions=rows, source=source.name, synthetic=source.synthetic
+    )
+    for entry in books.ledger.list_orders():
+        o = entry.order
+        history.orders.append(
+            OrderRow(o.order_id, o.as_of, o.symbol, o.side, o.quantity, entry.status, entry.reason)
+        )
+        if entry.fill is not None:
+            f = entry.fill
+            history.fills.append(
+                FillRow(o.order_id, o.as_of, f.session, f.symbol, f.side, f.quantity, f.price, f.commission)
+            )
+    return history
+
+
+def _rows(ddb: Any, table: str) -> list[SessionRow]:
+    items = pages(
+        ddb.query,
+        TableName=table,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": ROW_PK}},
+        ConsistentRead=True,
+    )
+    rows = []
+    for item in items:
+        data = json.loads(item["row"]["S"])
+        rows.append(SessionRow(**{**data, "date": date.fromisoformat(data["date"])}))
+    return rows
+
+
+def _put_row(ddb: Any, table: str, row: SessionRow) -> None:
+    data = {**asdict(row), "date": row.date.isoformat()}
+    ddb.put_item(
+        TableName=table,
+        Item={"pk": {"S": ROW_PK}, "sk": {"S": row.date.isoformat()}, "row": {"S": json.dumps(data)}},
+    )
