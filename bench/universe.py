@@ -39,6 +39,7 @@ import aws_prices as price
 import boto3
 
 from tradebot.contracts import PipelineRequest
+from tradebot.execution.service import POLL_SLICE_SECONDS
 from tradebot_local.cfn import load_template
 from tradebot_local.provision import TEMPLATE
 from tradebot_local.runner import RunReport, run_pipeline
@@ -46,7 +47,8 @@ from tradebot_local.universe import write_synthetic_universe
 
 AS_OF, NEXT = date(2024, 5, 30), date(2024, 5, 31)
 EXECUTOR_VCPU, EXECUTOR_GB = 0.25, 0.5  # template.yaml's ExecutorTaskDefinition
-IDLE_POLLS_PER_MONTH = 3 * 60 * price.HOURS_PER_MONTH  # one 20 s long poll after another
+# one ReceiveMessage after another, each waiting at most a poll slice (the executor's stop check)
+IDLE_POLLS_PER_MONTH = 3600 / POLL_SLICE_SECONDS * price.HOURS_PER_MONTH
 COLD_RUNS, WARM_RUNS = 3.5, 17.5  # of the month's 21 sessions
 
 

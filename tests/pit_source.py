@@ -94,3 +94,44 @@ def install(monkeypatch: pytest.MonkeyPatch, source: PointInTimeSource) -> None:
 
     for module in (data, fetch, replay, settle, simulate):
         monkeypatch.setattr(module, "source_from_spec", source_from_spec)
+
+
+# --- the replay scenario: 62 sessions, 5 symbols, a split, a crash that trips the daily loss limit -------
+
+SCENARIO_START, SCENARIO_END = date(2024, 1, 2), date(2024, 4, 1)  # 62 NYSE sessions
+SPLIT_SYMBOL, SPLIT_EX_DATE, SPLIT_RATIO = "S0", date(2024, 2, 15), 4.0
+CRASH_SYMBOL, CRASH_SESSION, CRASH_FACTOR = "CRSH", date(2024, 3, 22), 0.70
+
+
+def as_traded_after_split(frame: pd.DataFrame, ex_date: date, ratio: float) -> pd.DataFrame:
+    """``frame`` (continuous prices) as traded around a split: from ``ex_date`` on, prices / ``ratio``."""
+    out = frame.copy()
+    on = out.index >= pd.Timestamp(ex_date)
+    for column in ("Open", "High", "Low", "Close", "Adj Close"):
+        out.loc[on, column] = out.loc[on, column] / ratio
+    out.loc[on, "Volume"] = out.loc[on, "Volume"] * ratio
+    return out
+
+
+def crashed(frame: pd.DataFrame, session: date, factor: float) -> pd.DataFrame:
+    """``frame`` with every price from ``session``'s close on times ``factor`` (it opens as before)."""
+    out = frame.copy()
+    day = pd.Timestamp(session)
+    before_close = float(out["Close"].shift(1).loc[day])
+    on = out.index >= day
+    for column in ("Open", "High", "Low", "Close", "Adj Close"):
+        out.loc[on, column] = out.loc[on, column] * factor
+    out.loc[day, "Open"] = before_close
+    out.loc[day, "High"] = max(before_close, float(out.loc[day, "Close"])) * 1.001
+    return out
+
+
+def replay_scenario() -> PointInTimeSource:
+    """Five trending symbols (SYNTHETIC) from 2022 (history for the walk-forward) to mid-2024: ``S0``
+    splits 4:1 on SPLIT_EX_DATE (restated point-in-time, as Yahoo does), ``CRSH`` closes 30% lower on
+    CRASH_SESSION, which takes a fully invested account past the default 5% daily loss limit."""
+    first, last = date(2022, 1, 3), date(2024, 6, 28)
+    frames = {f"S{i}": trending_bars(i, first, last) for i in range(4)}
+    frames[SPLIT_SYMBOL] = as_traded_after_split(frames[SPLIT_SYMBOL], SPLIT_EX_DATE, SPLIT_RATIO)
+    frames[CRASH_SYMBOL] = crashed(trending_bars(9, first, last), CRASH_SESSION, CRASH_FACTOR)
+    return PointInTimeSource(frames, splits={SPLIT_SYMBOL: (SPLIT_EX_DATE, SPLIT_RATIO)})

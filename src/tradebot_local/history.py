@@ -24,7 +24,7 @@ import pandas as pd
 from tradebot.strategy.metrics import drawdown_duration, equity_scores, returns_of
 
 PRICE_RELATIVE_TOLERANCE = 1e-9  # fill prices: equal to 1e-9 relative
-CENT = 0.005  # cash and equity: equal to the cent (rounded to cents, they are the same)
+CENT = 0.005  # commissions, cash and equity: equal to the cent (less than half a cent apart)
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,18 @@ class FillRow:
 
 
 @dataclass(frozen=True)
+class SplitRow:
+    """A split applied to the account (tradebot.trading.account.SplitRecord)."""
+
+    symbol: str
+    ex_date: date
+    ratio: str  # "4:1": new shares per old
+    shares_before: int
+    shares_after: int
+    cash_in_lieu: float
+
+
+@dataclass(frozen=True)
 class SessionRow:
     date: date
     equity: float
@@ -67,6 +79,7 @@ class AccountHistory:
     sessions: list[SessionRow] = field(default_factory=list)
     orders: list[OrderRow] = field(default_factory=list)
     fills: list[FillRow] = field(default_factory=list)
+    splits: list[SplitRow] = field(default_factory=list)
     source: str = ""
     synthetic: bool = False
 
@@ -103,6 +116,7 @@ class AccountHistory:
             "sessions": len(self.sessions),
             "orders": [row(o) for o in self.orders],
             "fills": [row(f) for f in self.fills],
+            "splits": [row(s) for s in self.splits],
             "equity": [row(s) for s in self.sessions],
             "stats": self.stats(),
         }
@@ -121,16 +135,31 @@ class Difference:
         return f"{where}: {self.cause}"
 
 
-def first_difference(simulated: AccountHistory, replayed: AccountHistory) -> Difference | None:
-    """The earliest session where the two disagree (orders, fills, cash or equity), or None."""
+def first_difference(
+    simulated: AccountHistory, replayed: AccountHistory, names: tuple[str, str] = ("simulate", "replay")
+) -> Difference | None:
+    """The earliest session where the two disagree (orders, fills, splits applied, cash or equity), or
+    None. Orders: the same ids, sides, quantities and final statuses; fill prices equal to
+    PRICE_RELATIVE_TOLERANCE relative; commissions, cash and equity at every close to the cent.
+    ``names``: what the two are called in a difference's cause."""
+    found = differences(simulated, replayed, names)
+    return found[0] if found else None
+
+
+def differences(
+    a: AccountHistory, b: AccountHistory, names: tuple[str, str] = ("simulate", "replay")
+) -> list[Difference]:
+    """Every difference between ``a`` and ``b`` (see :func:`first_difference`), earliest first."""
     found: list[Difference] = []
-    found += _orders_differ(simulated.orders, replayed.orders)
-    found += _fills_differ(simulated.fills, replayed.fills)
-    found += _sessions_differ(simulated.sessions, replayed.sessions)
-    return min(found, key=lambda d: (d.session, d.symbol or "")) if found else None
+    found += _orders_differ(a.orders, b.orders, names)
+    found += _fills_differ(a.fills, b.fills, names)
+    found += _splits_differ(a.splits, b.splits, names)
+    found += _sessions_differ(a.sessions, b.sessions, names)
+    return sorted(found, key=lambda d: (d.session, d.symbol or ""))
 
 
-def _orders_differ(a: Sequence[OrderRow], b: Sequence[OrderRow]) -> list[Difference]:
+def _orders_differ(a: Sequence[OrderRow], b: Sequence[OrderRow], names: tuple[str, str]) -> list[Difference]:
+    an, bn = names
     out = []
     by_id_a, by_id_b = {o.order_id: o for o in a}, {o.order_id: o for o in b}
     for oid in sorted(set(by_id_a) | set(by_id_b)):
@@ -138,18 +167,19 @@ def _orders_differ(a: Sequence[OrderRow], b: Sequence[OrderRow]) -> list[Differe
         if x is None or y is None:
             o = x or y
             assert o is not None
-            which = "simulate" if x is not None else "replay"
+            which = an if x is not None else bn
             out.append(Difference(o.as_of, o.symbol, f"order {oid} ({o.side} {o.quantity}) only in {which}"))
         elif (x.side, x.quantity, x.status) != (y.side, y.quantity, y.status):
             cause = (
-                f"order {oid}: simulate {x.side} {x.quantity} {x.status} ({x.reason}), "
-                f"replay {y.side} {y.quantity} {y.status} ({y.reason})"
+                f"order {oid}: {an} {x.side} {x.quantity} {x.status} ({x.reason}), "
+                f"{bn} {y.side} {y.quantity} {y.status} ({y.reason})"
             )
             out.append(Difference(x.as_of, x.symbol, cause))
     return out
 
 
-def _fills_differ(a: Sequence[FillRow], b: Sequence[FillRow]) -> list[Difference]:
+def _fills_differ(a: Sequence[FillRow], b: Sequence[FillRow], names: tuple[str, str]) -> list[Difference]:
+    an, bn = names
     out = []
     by_id_a, by_id_b = {f.order_id: f for f in a}, {f.order_id: f for f in b}
     for oid in sorted(set(by_id_a) | set(by_id_b)):
@@ -157,41 +187,55 @@ def _fills_differ(a: Sequence[FillRow], b: Sequence[FillRow]) -> list[Difference
         if x is None or y is None:
             f = x or y
             assert f is not None
-            which = "simulate" if x is not None else "replay"
+            which = an if x is not None else bn
             out.append(Difference(f.session, f.symbol, f"fill of order {oid} only in {which}"))
         elif (x.session, x.quantity) != (y.session, y.quantity) or not _close(x.price, y.price):
             cause = (
-                f"fill of order {oid}: simulate {x.quantity} at {x.price!r} on {x.session}, "
-                f"replay {y.quantity} at {y.price!r} on {y.session}"
+                f"fill of order {oid}: {an} {x.quantity} at {x.price!r} on {x.session}, "
+                f"{bn} {y.quantity} at {y.price!r} on {y.session}"
             )
             out.append(Difference(x.session, x.symbol, cause))
-        elif abs(x.commission - y.commission) > CENT:
+        elif abs(x.commission - y.commission) >= CENT:
             out.append(
                 Difference(
-                    x.session, x.symbol, f"commission of order {oid}: {x.commission} vs {y.commission}"
+                    x.session,
+                    x.symbol,
+                    f"commission of order {oid}: {an} {x.commission}, {bn} {y.commission}",
                 )
             )
     return out
 
 
-def _sessions_differ(a: Sequence[SessionRow], b: Sequence[SessionRow]) -> list[Difference]:
+def _splits_differ(a: Sequence[SplitRow], b: Sequence[SplitRow], names: tuple[str, str]) -> list[Difference]:
+    an, bn = names
+    out = []
+    by_key_a = {(r.symbol, r.ex_date): r for r in a}
+    by_key_b = {(r.symbol, r.ex_date): r for r in b}
+    for key in sorted(set(by_key_a) | set(by_key_b)):
+        x, y = by_key_a.get(key), by_key_b.get(key)
+        if x != y:
+            cause = f"split of {key[0]} (ex-date {key[1]}): {an} {x}, {bn} {y}"
+            out.append(Difference(key[1], key[0], cause))
+    return out
+
+
+def _sessions_differ(
+    a: Sequence[SessionRow], b: Sequence[SessionRow], names: tuple[str, str]
+) -> list[Difference]:
+    an, bn = names
     out = []
     days_a, days_b = {s.date: s for s in a}, {s.date: s for s in b}
     for day in sorted(set(days_a) | set(days_b)):
         x, y = days_a.get(day), days_b.get(day)
         if x is None or y is None:
-            out.append(Difference(day, None, f"session only in {'simulate' if x is not None else 'replay'}"))
+            out.append(Difference(day, None, f"session only in {an if x is not None else bn}"))
         elif x.status != y.status:
-            out.append(Difference(day, None, f"simulate {x.status} ({x.note}), replay {y.status} ({y.note})"))
-        elif round(x.cash, 2) != round(y.cash, 2):
+            out.append(Difference(day, None, f"{an} {x.status} ({x.note}), {bn} {y.status} ({y.note})"))
+        elif abs(x.cash - y.cash) >= CENT:
+            out.append(Difference(day, None, f"cash at the close: {an} {x.cash:,.2f}, {bn} {y.cash:,.2f}"))
+        elif abs(x.equity - y.equity) >= CENT:
             out.append(
-                Difference(day, None, f"cash at the close: simulate {x.cash:,.2f}, replay {y.cash:,.2f}")
-            )
-        elif round(x.equity, 2) != round(y.equity, 2):
-            out.append(
-                Difference(
-                    day, None, f"equity at the close: simulate {x.equity:,.2f}, replay {y.equity:,.2f}"
-                )
+                Difference(day, None, f"equity at the close: {an} {x.equity:,.2f}, {bn} {y.equity:,.2f}")
             )
     return out
 

@@ -3,7 +3,8 @@
 Exactly what `tradebot run --as-of D` does day after day (the emulator deploys template.yaml once for the
 whole range): for each NYSE session D in [start, end], one execution decides at D's close; the account's
 state at D's close is recorded (cash, equity marked at D's closes); then the executor drains the queue,
-filling D's orders at the next session's open (the source has it: the range is in the past).
+filling D's orders at the next session's open (the source has it: the range is in the past) with its
+clock at that session's close (:func:`fill_clock`), so it reads no bar of a later day.
 
 The replay's account lives in ``$TRADEBOT_STATE_DIR/replays/<key>/account.json`` (key: a hash of the
 arguments), apart from `tradebot run`'s account. After every session the account is saved with that
@@ -21,15 +22,17 @@ import json
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import boto3
 
 from tradebot.calendar import get_calendar
+from tradebot.clock import FixedClock
 from tradebot.contracts import PipelineRequest
 from tradebot.data import BarSource, source_from_spec
+from tradebot.errors import InputValidationError
 from tradebot.settings import get_settings
 from tradebot.store.accounts import AccountStore
 from tradebot.store.dynamo import pages
@@ -37,7 +40,7 @@ from tradebot.store.ledger import OrderLedger
 from tradebot.store.trading_config import ConfigStore
 from tradebot_local.account_file import DEFAULT_STATE_DIR, STATE_DIR_ENV, AccountFile
 from tradebot_local.emulator import REGION, LambdaDispatcher
-from tradebot_local.history import AccountHistory, FillRow, OrderRow, SessionRow
+from tradebot_local.history import AccountHistory, FillRow, OrderRow, SessionRow, SplitRow
 from tradebot_local.runner import local_stack, start_and_wait
 from tradebot_local.settle import build_executor
 
@@ -59,7 +62,10 @@ class ReplayRequest:
 
     def pipeline_request(self, session: date) -> PipelineRequest:
         return PipelineRequest(
-            source=self.source, symbols=list(self.symbols) if self.symbols else None, as_of=session
+            source=self.source,
+            symbols=list(self.symbols) if self.symbols else None,
+            as_of=session,
+            strategy=self.strategy,
         )
 
 
@@ -73,9 +79,12 @@ def replay(
     on_session: OnSession | None = None,
     timeout_s: float = 600,
     fresh: bool = False,
+    dispatcher: LambdaDispatcher | None = None,
 ) -> AccountHistory:
-    """Run (or go on with) the replay of ``request``; its history. ``fresh``: forget an earlier one."""
-    sessions = get_calendar().sessions(request.start, request.end)
+    """Run (or go on with) the replay of ``request``; its history. ``fresh``: forget an earlier one.
+    ``dispatcher``: the emulator's Lambda dispatcher (default a new one; a benchmark reads its
+    invocations)."""
+    sessions = range_sessions(request.start, request.end)
     directory = replay_directory(request)
     account = AccountFile(directory / "account.json")
     if fresh:
@@ -83,7 +92,7 @@ def replay(
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "request.json").write_text(json.dumps(asdict(request), default=str, indent=1) + "\n")
     source = source_from_spec(request.source)
-    with account.locked(), local_stack(LambdaDispatcher(), account) as (dep, _):
+    with account.locked(), local_stack(dispatcher or LambdaDispatcher(), account) as (dep, _):
         ddb = boto3.client("dynamodb", region_name=REGION)
         state = dep.refs["StateTable"]
         done = {row.date: row for row in _rows(ddb, state)}
@@ -92,13 +101,37 @@ def replay(
                 report = start_and_wait(dep, request.pipeline_request(day), run_id(day), timeout_s)
                 status = "DECIDED" if report.status == "SUCCEEDED" else "FAILED"
                 row = account_at_close(local_books(), source, day, status, report.error_message or "")
-                build_executor(source).drain()  # the session's orders fill at the next open
+                build_executor(source, fill_clock(day)).drain()  # the session's orders, at the next open
                 _put_row(ddb, state, row)
                 account.save(ddb, dep.refs)  # the account and its row, in one atomic write
                 done[day] = row
             if on_session is not None:
                 on_session(len([d for d in sessions if d in done]), len(sessions), day)
         return history_of(local_books(), source, [done[d] for d in sessions])
+
+
+def range_sessions(start: date, end: date, now: datetime | None = None) -> list[date]:
+    """The NYSE sessions in [start, end]; InputValidationError when there is none, or when the range
+    reaches a session that has not closed yet (``now``: default the system's time)."""
+    calendar = get_calendar()
+    sessions = calendar.sessions(start, end)
+    if not sessions:
+        raise InputValidationError(f"no NYSE session in {start}..{end}")
+    latest = calendar.latest_completed_session(now or datetime.now(UTC))
+    if sessions[-1] > latest:
+        raise InputValidationError(
+            f"{sessions[-1]} has not closed yet (the latest closed session is {latest}): a replay decides "
+            "past sessions only"
+        )
+    return sessions
+
+
+def fill_clock(session: date) -> FixedClock:
+    """The executor's time for ``session``'s orders: the close of the session after it (their fill
+    session). A live executor has filled them by then; it asks for no bar of a later day (a split the
+    source restates on a later day is not seen before that day, as it was not in production)."""
+    calendar = get_calendar()
+    return FixedClock(calendar.session_close(calendar.next_session(session)))
 
 
 def run_id(session: date) -> str:
@@ -166,6 +199,10 @@ def history_of(books: Books, source: BarSource, rows: list[SessionRow]) -> Accou
             history.fills.append(
                 FillRow(o.order_id, o.as_of, f.session, f.symbol, f.side, f.quantity, f.price, f.commission)
             )
+    for r in books.accounts.splits(books.account):
+        history.splits.append(
+            SplitRow(r.symbol, r.ex_date, r.ratio_text, r.shares_before, r.shares_after, r.cash_in_lieu)
+        )
     return history
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from tradebot.clock import SystemClock
+from tradebot.clock import Clock, SystemClock
 from tradebot.data import BarSource, source_from_spec
 from tradebot.execution.executor import ExecutorReport
 from tradebot.execution.next_bars import BarSourcePrices
@@ -63,11 +63,12 @@ class _Stderr:
         sys.stderr.flush()
 
 
-def build_executor(source: BarSource) -> ExecutorService:
+def build_executor(source: BarSource, clock: Clock | None = None) -> ExecutorService:
     """The ECS service's executor against the emulated resources; always the paper broker locally, its
-    next opens from ``source``."""
+    next opens from ``source``. ``clock``: the executor's time (default the system's; a replay runs it at
+    the fill session's close, so it reads no bar of a later day)."""
     settings = get_settings()
-    clock = SystemClock()
+    clock = clock or SystemClock()
     config = ConfigStore(settings.config_table).load()
     return build_service(
         settings,

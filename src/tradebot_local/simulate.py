@@ -27,14 +27,14 @@ the trading config the defaults (a fresh account), as `tradebot replay` has them
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import boto3
 
 from tradebot.calendar import get_calendar
-from tradebot.clock import SystemClock
+from tradebot.clock import FixedClock
 from tradebot.contracts import OptimizeResult, Order, Signal, SignalsDocument, SymbolIssue
 from tradebot.data import BarSource, source_from_spec
 from tradebot.data.run_bars import decode_run_bars, encode_run_bars
@@ -49,11 +49,19 @@ from tradebot.pipeline.trade import place_orders
 from tradebot.store.accounts import AccountStore
 from tradebot.store.ledger import OrderLedger
 from tradebot.store.trading_config import ConfigStore
+from tradebot.trading.account import Decision
 from tradebot_local.cfn import load_template
 from tradebot_local.emulator import REGION, emulated_aws
 from tradebot_local.history import AccountHistory, SessionRow
 from tradebot_local.provision import TEMPLATE, LocalDeployment, create_tables
-from tradebot_local.replay import Books, account_at_close, history_of, run_id
+from tradebot_local.replay import (
+    Books,
+    account_at_close,
+    fill_clock,
+    history_of,
+    range_sessions,
+    run_id,
+)
 
 OnSession = Callable[[int, int, date], None]
 
@@ -85,11 +93,28 @@ class TemplateDefaults:
         )
 
 
-def simulate_range(request: SimulationRequest, *, on_session: OnSession | None = None) -> AccountHistory:
-    """The account's history over the request's sessions (see the module doc)."""
-    source = source_from_spec(request.source)
-    sessions = get_calendar().sessions(request.start, request.end)
-    defaults = TemplateDefaults.read()
+Seed = Callable[[Books], Mapping[tuple[str, str], OptimizeResult]]
+OnDecided = Callable[[date, Decision | None], None]
+
+
+def simulate_range(
+    request: SimulationRequest,
+    *,
+    on_session: OnSession | None = None,
+    source: BarSource | None = None,
+    defaults: TemplateDefaults | None = None,
+    seed: Seed | None = None,
+    on_decided: OnDecided | None = None,
+) -> AccountHistory:
+    """The account's history over the request's sessions (see the module doc).
+
+    ``source``: the bars (default: ``request.source``'s); ``defaults``: the deployment's settings (default:
+    template.yaml's). ``seed`` writes the account's state before the first session into the books (a fresh
+    account without it) and returns the parameters OptimizeStrategy had stored, by (symbol, strategy);
+    ``on_decided(session, its Decision or None)`` after each session (`tradebot reconcile` uses both)."""
+    source = source or source_from_spec(request.source)
+    sessions = range_sessions(request.start, request.end)
+    defaults = defaults or TemplateDefaults.read()
     with emulated_aws():
         dep = LocalDeployment(template=load_template(TEMPLATE))
         create_tables(dep)
@@ -100,10 +125,14 @@ def simulate_range(request: SimulationRequest, *, on_session: OnSession | None =
             OrderLedger(dep.refs["LedgerTable"], ddb),
             defaults.account,
         )
+        params = seed(books) if seed is not None else {}
         simulation = _Simulation(request, source, books, defaults, ddb)
+        simulation.params.update(params)
         rows = []
         for done, day in enumerate(sessions, start=1):
             rows.append(simulation.session(day))
+            if on_decided is not None:
+                on_decided(day, books.accounts.decision(defaults.account, day))
             if on_session is not None:
                 on_session(done, len(sessions), day)
         return history_of(books, source, rows)
@@ -123,8 +152,10 @@ class _Simulation:
         self.books = books
         self.defaults = defaults
         self.calendar = get_calendar()
-        self.clock = SystemClock()
-        self.params: dict[str, OptimizeResult] = {}  # what OptimizeStrategy keeps in PARAMS# items
+        # the decision at the session's close; the executor at the fill session's close (replay.fill_clock)
+        self.clock = FixedClock(datetime.combine(request.start, time(), UTC))  # moved per session
+        # what OptimizeStrategy keeps in the params table: the last result per (symbol, strategy)
+        self.params: dict[tuple[str, str], OptimizeResult] = {}
         config = books.config.load()
         self.executor = OrderExecutor(
             ledger=books.ledger,
@@ -140,6 +171,7 @@ class _Simulation:
     def session(self, day: date) -> SessionRow:
         """Decide ``day`` (a failed step: no decision), record the account at its close, then execute."""
         queue: list[Order] = []
+        self.clock.move_to(self.calendar.session_close(day))
         try:
             self._decide(day, queue)
             status, note = "DECIDED", ""
@@ -147,6 +179,7 @@ class _Simulation:
             status, note = "FAILED", str(exc)
         row = account_at_close(self.books, self.source, day, status, note)
         report = ExecutorReport()
+        self.clock.move_to(fill_clock(day).now())
         for order in queue:  # SQS FIFO: one message group per account, in the order they were sent
             self.executor.process(order, report)
         self.executor.fill_pending()
@@ -178,12 +211,8 @@ class _Simulation:
         results: list[OptimizeResult] = []
         failed: list[SymbolIssue] = []
         for symbol in symbols:
-            stored = self.params.get(symbol)
-            if (
-                stored is not None
-                and stored.strategy == config.strategy
-                and is_fresh(stored, day, self.defaults.params_max_age_days)
-            ):
+            stored = self.params.get((symbol, strategy))
+            if stored is not None and is_fresh(stored, day, self.defaults.params_max_age_days):
                 results.append(reused(stored))
                 continue
             try:
@@ -191,7 +220,7 @@ class _Simulation:
             except Exception as exc:
                 failed.append(optimization_failure(symbol, exc))
                 continue
-            self.params[symbol] = result
+            self.params[(symbol, strategy)] = result
             results.append(result)
         withhold = withheld_symbols(fetched.report)
         signals: list[Signal] = [signal_for(bars[r.symbol], r) for r in results if r.symbol not in withhold]

@@ -171,3 +171,14 @@ def test_source_from_spec_csv_relative_and_absolute(tmp_path: Path, monkeypatch:
     assert relative.name == absolute.name == f"csv:{(tmp_path / 'data').resolve()}"
     with pytest.raises(InputValidationError, match="not a directory"):
         source_from_spec("csv:missing-dir")
+
+
+def test_a_source_parses_each_file_once_until_it_changes(tmp_path: Path) -> None:
+    path = tmp_path / "AAA.csv"
+    path.write_text("Date,Open,High,Low,Close,Adj Close,Volume\n2024-01-02,10,11,9,10.5,10.5,100\n")
+    source = CsvSource(tmp_path)
+    first = source.load(["AAA"], None, date(2024, 1, 31)).frames["AAA"]
+    first.loc[:, "Close"] = -1.0  # what a caller does to its frame does not reach the next caller
+    assert source.load(["AAA"], None, date(2024, 1, 31)).frames["AAA"]["Close"].tolist() == [10.5]
+    path.write_text(path.read_text() + "2024-01-03,10.5,12,10,11.5,11.5,120\n")
+    assert source.load(["AAA"], None, date(2024, 1, 31)).frames["AAA"]["Close"].tolist() == [10.5, 11.5]

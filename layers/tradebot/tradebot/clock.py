@@ -33,6 +33,12 @@ class FixedClock:
     def advance(self, seconds: float) -> None:
         self._at = self._at + timedelta(seconds=seconds)
 
+    def move_to(self, at: datetime) -> None:
+        """Set the time (a replay moves it from session to session)."""
+        if at.tzinfo is None:
+            raise ValueError("FixedClock needs a timezone-aware datetime")
+        self._at = at
+
 
 Sleep = Callable[[float], None]
 real_sleep: Sleep = time.sleep

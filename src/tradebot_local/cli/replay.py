@@ -5,15 +5,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich import box
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from tradebot_local.reconcile import Production
 
 from tradebot_local.cli.common import SYNTHETIC_NOTE, err, fail, fail_error, parse_date, print_json, wide_out
 
@@ -31,6 +34,7 @@ def register(app: typer.Typer) -> None:
     """Add simulate and replay to the `tradebot` app."""
     app.command()(simulate)
     app.command()(replay)
+    app.command()(reconcile)
 
 
 def simulate(
@@ -77,7 +81,7 @@ def replay(
     """The real state machine once per session over [--from, --to] on a local account of its own, the
     executor filling at each next open (resumable: a rerun goes on after the last completed session)."""
     from tradebot.errors import TradebotError
-    from tradebot_local.history import first_difference
+    from tradebot_local.history import first_difference, write_plot
     from tradebot_local.replay import ReplayRequest
     from tradebot_local.replay import replay as replay_range
     from tradebot_local.simulate import SimulationRequest, simulate_range
@@ -89,9 +93,14 @@ def replay(
         simulated = simulate_range(SimulationRequest(*request)) if check else None
     except TradebotError as exc:
         raise fail_error(exc) from None
-    _report(history, "replay", as_json and not check, plot, trades)
     if simulated is None:
+        _report(history, "replay", as_json, plot, trades)
         return
+    if as_json:  # one object: both histories and the comparison
+        if plot is not None:
+            write_plot(history, plot, f"tradebot replay ({history.source})")
+    else:
+        _report(history, "replay", False, plot, trades)
     difference = first_difference(simulated, history)
     if as_json:
         print_json(
@@ -114,6 +123,99 @@ def replay(
         wide_out.print(f"[red]first difference[/red] {escape(str(difference))}")
     if difference is not None:
         raise typer.Exit(1)
+
+
+def reconcile(
+    stack: Annotated[
+        str, typer.Option("--stack", help="the deployed stack (samconfig.toml's stack_name)")
+    ] = "tradebot",
+    region: Annotated[str | None, typer.Option("--region", help="default: the AWS config's")] = None,
+    sessions: Annotated[int, typer.Option("--sessions", help="the last N NYSE sessions", min=1)] = 20,
+    end: Annotated[str | None, typer.Option("--to", help="last session (default: the latest closed)")] = None,
+    as_json: JsonOpt = False,
+    publish: Annotated[
+        bool,
+        typer.Option("--publish", help="put TradeBot/ParityDifferences (the stack's ParityAlarm watches it)"),
+    ] = False,
+) -> None:
+    """The deployed paper account's last --sessions sessions against research (`tradebot simulate` from the
+    book the first one recorded, on the bars its runs archived): every order and fill compared; exit 1 on
+    a difference. Reads the stack's tables and bucket with your AWS credentials; writes nothing (but the
+    metric, with --publish)."""
+    from tradebot.errors import TradebotError
+    from tradebot_local.reconcile import reconcile as reconcile_window
+
+    last = parse_date(end, "--to")
+    try:
+        production = read_deployment(stack, region, sessions, last)
+        with session_progress("research", as_json):
+            result = reconcile_window(production)
+    except TradebotError as exc:
+        raise fail_error(exc) from None
+    counts = {"differences": len(result.differences), "sessions": len(production.window)}
+    if publish:
+        publish_parity(region, stack, counts)
+    if as_json:
+        print_json(
+            {
+                "stack": stack,
+                "window": [production.window[0].isoformat(), production.window[-1].isoformat()],
+                "sessions": len(production.window),
+                "orders": len(result.production.orders),
+                "fills": len(result.production.fills),
+                "unchecked": result.unchecked,
+                "identical": not result.differences,
+                "differences": [
+                    {"session": d.session, "symbol": d.symbol, "cause": d.cause} for d in result.differences
+                ],
+            }
+        )
+    else:
+        window = f"{production.window[0]}..{production.window[-1]}"
+        checked = f"{len(result.production.orders)} orders, {len(result.production.fills)} fills"
+        if result.unchecked:
+            checked += f" ({result.unchecked} orders whose fill has no archived bar yet: not checked)"
+        if result.first is None:
+            wide_out.print(f"[green]production and research agree[/green] over {window}: {checked}")
+        else:
+            wide_out.print(f"{len(result.differences)} difference(s) over {window} ({checked})")
+            wide_out.print(f"[red]first difference[/red] {escape(str(result.first))}")
+    if result.differences:
+        raise typer.Exit(1)
+
+
+def read_deployment(stack: str, region: str | None, sessions: int, end: date | None) -> Production:
+    """What reconcile compares, read from the deployed ``stack`` (its outputs name the tables and bucket)."""
+    import boto3
+
+    from tradebot.calendar import get_calendar
+    from tradebot_local.reconcile import read_production, settings_of, stack_names
+
+    session = boto3.session.Session(region_name=region)
+    names, parameters = stack_names(session.client("cloudformation"), stack)
+    last = end or get_calendar().latest_completed_session(datetime.now(UTC))
+    return read_production(
+        session.client("dynamodb"),
+        session.client("s3"),
+        names,
+        settings_of(parameters),
+        sessions=sessions,
+        end=last,
+    )
+
+
+def publish_parity(region: str | None, stack: str, counts: dict[str, int]) -> None:
+    """TradeBot/ParityDifferences and ParitySessionsChecked, dimensions service=tradebot and stack."""
+    import boto3
+
+    dimensions = [{"Name": "service", "Value": "tradebot"}, {"Name": "stack", "Value": stack}]
+    boto3.session.Session(region_name=region).client("cloudwatch").put_metric_data(
+        Namespace="TradeBot",
+        MetricData=[
+            {"MetricName": "ParityDifferences", "Dimensions": dimensions, "Value": counts["differences"]},
+            {"MetricName": "ParitySessionsChecked", "Dimensions": dimensions, "Value": counts["sessions"]},
+        ],
+    )
 
 
 def _request(
@@ -204,6 +306,14 @@ def print_history(history: object, what: str, n_fills: int) -> None:
     failed = [s for s in history.sessions if s.status != "DECIDED"]
     for s in failed[:5]:
         wide_out.print(f"[yellow]{s.date}[/yellow]: no decision ({escape(s.note)})")
+    if len(failed) > 5:
+        wide_out.print(f"... and {len(failed) - 5} more sessions without a decision (--json lists them)")
+    for r in history.splits:
+        lieu = f", cash in lieu {r.cash_in_lieu:,.2f}" if r.cash_in_lieu else ""
+        wide_out.print(
+            f"split applied: {r.symbol} {r.ratio} (ex-date {r.ex_date}): "
+            f"{r.shares_before} -> {r.shares_after} shares{lieu}"
+        )
     if history.fills and n_fills > 0:
         shown = history.fills[-n_fills:]
         listing = Table(title=f"Fills (last {len(shown)} of {len(history.fills)})", box=box.SIMPLE_HEAD)

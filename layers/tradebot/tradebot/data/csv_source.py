@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import io
 import os
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -333,6 +334,10 @@ class CsvSource:
     synthetic = False
     live = False
 
+    # files parsed, kept per source (a replay asks for the same files session after session): a file is
+    # read again when its size or modification time changes; at most this many are kept
+    CACHED_FILES = 512
+
     def __init__(self, directory: str | os.PathLike[str], *, date_format: str | None = None) -> None:
         path = Path(directory).expanduser().resolve()
         if not path.is_dir():
@@ -341,6 +346,21 @@ class CsvSource:
         self.name = f"csv:{path}"
         self.synthetic = (path / SYNTHETIC_MARKER).is_file()
         self.date_format = date_format
+        self._parsed: OrderedDict[Path, tuple[tuple[int, int], CsvBars]] = OrderedDict()
+
+    def _read(self, path: Path) -> CsvBars:
+        """The file's bars, parsed once while it is unchanged (a copy: callers may modify it)."""
+        stat = path.stat()
+        version = (stat.st_mtime_ns, stat.st_size)
+        cached = self._parsed.get(path)
+        if cached is None or cached[0] != version:
+            cached = (version, read_bars_csv(path, date_format=self.date_format))
+            self._parsed[path] = cached
+            if len(self._parsed) > self.CACHED_FILES:
+                self._parsed.popitem(last=False)
+        self._parsed.move_to_end(path)
+        bars = cached[1]
+        return CsvBars(frame=bars.frame.copy(), notes=list(bars.notes))
 
     def _files(self) -> dict[str, Path]:
         files: dict[str, Path] = {}
@@ -365,7 +385,7 @@ class CsvSource:
             load_file(
                 result,
                 symbol,
-                partial(read_bars_csv, path, date_format=self.date_format),
+                partial(self._read, path),
                 path.name,
                 start,
                 end,

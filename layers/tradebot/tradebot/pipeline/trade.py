@@ -48,7 +48,15 @@ from tradebot.store import runs
 from tradebot.store.accounts import AccountStore
 from tradebot.store.corporate_actions import SplitOutcome, apply_split
 from tradebot.store.ledger import OrderLedger
-from tradebot.trading.account import Decision, DecisionDetail, Halt, Portfolio, SplitRecord, SymbolHalt
+from tradebot.trading.account import (
+    Book,
+    Decision,
+    DecisionDetail,
+    Halt,
+    Portfolio,
+    SplitRecord,
+    SymbolHalt,
+)
 from tradebot.trading.config import TradingConfig
 from tradebot.trading.corporate_actions import CloseChange, recorded_factor, review_closes
 from tradebot.trading.risk import daily_loss_breach, trading_block
@@ -219,6 +227,7 @@ def _decide(
         )
     portfolio = accounts.load(account, config.risk.initial_capital)
     pending = pending_orders(ledger, account)
+    book = Book.of(portfolio, pending)
     review = _corporate_actions(event, account, latest, portfolio, pending, accounts, ledger, now)
     if review.changed:  # a split moved shares, cash or pending orders: value what the account holds now
         portfolio = accounts.load(account, config.risk.initial_capital)
@@ -274,6 +283,7 @@ def _decide(
             created_at=now,
             marks={s: m for s, m in marks.items() if s in kept},
             corporate_actions=review.applied,
+            book=book,
         )
     )
 

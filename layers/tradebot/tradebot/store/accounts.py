@@ -39,7 +39,7 @@ from tradebot import aws
 from tradebot.contracts import Fill
 from tradebot.errors import RetryableError
 from tradebot.store.dynamo import num, pages, put_if_absent
-from tradebot.trading.account import Decision, Halt, Portfolio, Position, SplitRecord, SymbolHalt
+from tradebot.trading.account import Book, Decision, Halt, Portfolio, Position, SplitRecord, SymbolHalt
 
 ACCOUNT_PREFIX = "PORTFOLIO#"
 CASH_SK = "CASH"
@@ -91,24 +91,54 @@ class AccountStore:
         )
 
     def load(self, account: str, initial_capital: float) -> Portfolio:
-        """The account's cash and open (non-zero) positions; creates the account on first use."""
-        self.ensure(account, initial_capital)
-        cash: float | None = None
-        positions: dict[str, Position] = {}
-        for item in self._items(account):
-            sk = item["sk"]["S"]
-            if sk == CASH_SK:
-                cash = float(item["cash"]["N"])
-            elif sk.startswith(POSITION_PREFIX):
-                quantity = int(float(item["quantity"]["N"]))
-                if quantity != 0:
-                    symbol = item["symbol"]["S"]
-                    positions[symbol] = Position(
-                        symbol=symbol, quantity=quantity, avg_price=float(item["avg_price"]["N"])
-                    )
-        if cash is None:  # deleted between ensure and the query (a concurrent reset): start over
+        """The account's cash and open (non-zero) positions; creates the account on first use.
+
+        Reads the cash item and the POSITION# items only: what a load costs is bounded by the universe,
+        not by the sessions the account has decided (its DECISION# items are never read here)."""
+        cash_key = {"pk": account_pk(account), "sk": {"S": CASH_SK}}
+        item = self._ddb.get_item(TableName=self._table, Key=cash_key, ConsistentRead=True).get("Item")
+        if item is None:
+            self.ensure(account, initial_capital)
             return self.load(account, initial_capital)
-        return Portfolio(account=account, cash=cash, positions=positions)
+        positions: dict[str, Position] = {}
+        for position in self._prefixed(account, POSITION_PREFIX):
+            quantity = int(float(position["quantity"]["N"]))
+            if quantity != 0:
+                symbol = position["symbol"]["S"]
+                positions[symbol] = Position(
+                    symbol=symbol, quantity=quantity, avg_price=float(position["avg_price"]["N"])
+                )
+        return Portfolio(account=account, cash=float(item["cash"]["N"]), positions=positions)
+
+    def restore_book(self, account: str, book: Book, initial_capital: float, now: datetime) -> None:
+        """Write ``book``'s cash and positions as the account's cash and POSITION# items (a research copy
+        of an account starts from a recorded book: `tradebot reconcile`). Its pending orders are the
+        ledger's."""
+        stamp = {"S": now.isoformat()}
+        self._ddb.put_item(
+            TableName=self._table,
+            Item={
+                "pk": account_pk(account),
+                "sk": {"S": CASH_SK},
+                "cash": num(float(book.cash)),
+                "initial_capital": num(float(initial_capital)),
+                "created_at": stamp,
+                "updated_at": stamp,
+            },
+        )
+        for position in book.positions.values():
+            self._ddb.put_item(
+                TableName=self._table,
+                Item={
+                    "pk": account_pk(account),
+                    "sk": {"S": f"{POSITION_PREFIX}{position.symbol}"},
+                    "symbol": {"S": position.symbol},
+                    "quantity": num(position.quantity),
+                    "avg_price": num(float(position.avg_price)),
+                    "version": num(1),
+                    "updated_at": stamp,
+                },
+            )
 
     def reset(self, account: str, initial_capital: float) -> None:
         """Delete the account's positions, decisions, halts and splits; set its cash to

@@ -30,6 +30,21 @@ class Portfolio(Contract):
         return self.cash + sum(p.quantity * prices.get(s, p.avg_price) for s, p in self.positions.items())
 
 
+class Book(Contract):
+    """An account's cash, positions and pending orders at one moment (a decision records the book it
+    started from: `tradebot reconcile` starts research there)."""
+
+    cash: float
+    positions: dict[str, Position] = Field(default_factory=dict)
+    pending: list[str] = Field(default_factory=list)  # ids of the orders that could still fill
+
+    @classmethod
+    def of(cls, portfolio: Portfolio, pending: list[Order]) -> Book:
+        return cls(
+            cash=portfolio.cash, positions=dict(portfolio.positions), pending=[o.order_id for o in pending]
+        )
+
+
 class Candidate(Contract):
     """A symbol that wanted a position, in the decision's ranking (tradebot.trading.sizing)."""
 
@@ -118,6 +133,9 @@ class Decision(Contract):
     marks: dict[str, float] = Field(default_factory=dict)
     # splits that took effect since the previous decision, on symbols held or pending (applied once)
     corporate_actions: list[SplitRecord] = Field(default_factory=list)
+    # the account as this decision found it, before anything it did (corporate actions included); None
+    # on decisions stored before it was recorded
+    book: Book | None = None
 
 
 class DecisionDetail(Contract):
