@@ -7,10 +7,13 @@ filling D's orders at the next session's open (the source has it: the range is i
 clock at that session's close (:func:`fill_clock`), so it reads no bar of a later day.
 
 The replay's account lives in ``$TRADEBOT_STATE_DIR/replays/<key>/account.json`` (key: a hash of the
-arguments), apart from `tradebot run`'s account. After every session the account is saved with that
-session's row, in one atomic write, so an interrupted replay restarted with the same arguments goes on
-after the last completed session and does nothing twice. The rows are items of the local state table,
-owned by this module::
+arguments), apart from `tradebot run`'s account. The account is saved with the completed sessions' rows,
+in one atomic write, every SAVE_EVERY sessions, at the end, and when the replay is interrupted (Ctrl-C, an
+error), so a replay restarted with the same arguments goes on after the last completed session and does
+nothing twice: a session cut short (decided, not yet filled) has no row and is run again, which its steps
+make harmless (the decision is replayed, its orders still NEW are re-sent, ACCEPTED ones are filled by the
+executor's sweep). A crash that skips the save (SIGKILL) loses at most SAVE_EVERY sessions, run again.
+The rows are items of the local state table, owned by this module::
 
     pk = "REPLAY"   sk = "<session>"   row  S   the SessionRow as JSON (date, equity, cash, status, note)
 """
@@ -45,6 +48,9 @@ from tradebot_local.runner import local_stack, start_and_wait
 from tradebot_local.settle import build_executor
 
 ROW_PK = "REPLAY"
+# sessions between two saves of the account file (a save writes the whole account: saving after every
+# session was 43% of a 250-session replay); an interruption saves too, a crash loses at most these
+SAVE_EVERY = 10
 OnSession = Callable[[int, int, date], None]  # (sessions done, sessions, the session just done)
 
 
@@ -96,17 +102,24 @@ def replay(
         ddb = boto3.client("dynamodb", region_name=REGION)
         state = dep.refs["StateTable"]
         done = {row.date: row for row in _rows(ddb, state)}
-        for day in sessions:
-            if day not in done:
-                report = start_and_wait(dep, request.pipeline_request(day), run_id(day), timeout_s)
-                status = "DECIDED" if report.status == "SUCCEEDED" else "FAILED"
-                row = account_at_close(local_books(), source, day, status, report.error_message or "")
-                build_executor(source, fill_clock(day)).drain()  # the session's orders, at the next open
-                _put_row(ddb, state, row)
-                account.save(ddb, dep.refs)  # the account and its row, in one atomic write
-                done[day] = row
-            if on_session is not None:
-                on_session(len([d for d in sessions if d in done]), len(sessions), day)
+        unsaved = 0
+        try:
+            for day in sessions:
+                if day not in done:
+                    report = start_and_wait(dep, request.pipeline_request(day), run_id(day), timeout_s)
+                    status = "DECIDED" if report.status == "SUCCEEDED" else "FAILED"
+                    row = account_at_close(local_books(), source, day, status, report.error_message or "")
+                    build_executor(source, fill_clock(day)).drain()  # the session's orders, at the next open
+                    _put_row(ddb, state, row)
+                    done[day] = row
+                    unsaved += 1
+                    if unsaved >= SAVE_EVERY:
+                        account.save(ddb, dep.refs)  # the account and the rows, in one atomic write
+                        unsaved = 0
+                if on_session is not None:
+                    on_session(sum(1 for d in sessions if d in done), len(sessions), day)
+        finally:  # also when interrupted: a session cut short is run again, and its steps are idempotent
+            account.save(ddb, dep.refs)
         return history_of(local_books(), source, [done[d] for d in sessions])
 
 

@@ -90,7 +90,10 @@ def replay(
     try:
         with session_progress("replay", as_json) as show:
             history = replay_range(ReplayRequest(*request), on_session=show, fresh=fresh)
-        simulated = simulate_range(SimulationRequest(*request)) if check else None
+        simulated = None
+        if check:
+            with session_progress("simulate", as_json) as show:
+                simulated = simulate_range(SimulationRequest(*request), on_session=show)
     except TradebotError as exc:
         raise fail_error(exc) from None
     if simulated is None:
