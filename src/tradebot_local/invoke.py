@@ -3,7 +3,12 @@
 Events that point at a run's objects in S3 get them first: the steps before the invoked one are run for
 the event's run id and session with the offline sample source, exactly as the state machine would have
 run them (FetchMarketData for OptimizeStrategy; then every batch's OptimizeStrategy for GenerateSignals;
-then GenerateSignals for PaperTrade), and the event's pointers must be the ones they wrote.
+then GenerateSignals for PaperTrade), and the event's pointers must be the ones they wrote. When those steps
+write nothing (the event's session is not one the market traded: the state machine would have stopped at
+IsMarketOpen), the handler gets the event as it is, and its own checks answer it.
+
+Errors (:class:`InputValidationError`): an unknown function; an event the steps before cannot run for
+(their error, named); pointers other than the ones those steps wrote.
 """
 
 from __future__ import annotations
@@ -57,8 +62,15 @@ def _run_upstream(
         request["as_of"] = event["as_of"]
     run_id = event.get("run_id", "invoke")
     fetched = _call(dispatcher, physical["fetch_market_data"], {"run_id": run_id, "request": request})
+    if fetched.get("manifest") is None:  # no session (market closed): nothing upstream to point at
+        return
     if folder == "optimize_strategy":
-        _expect(event.get("batch", {}).get("bars"), _manifest_bars(fetched, event), "batch.bars")
+        batch = event.get("batch")
+        _expect(
+            batch.get("bars") if isinstance(batch, dict) else None,
+            _manifest_bars(fetched, batch),
+            "batch.bars",
+        )
         return
     for batch in _manifest(fetched):
         item = {"run_id": run_id, "as_of": fetched["as_of"], "strategy": fetched["strategy"], "batch": batch}
@@ -81,8 +93,9 @@ def _run_upstream(
 def _call(dispatcher: LambdaDispatcher, function: str, event: dict[str, Any]) -> Any:
     ok, result = dispatcher.call(function, event)
     if not ok:
-        raise ValueError(
-            f"could not prepare the objects this event points at ({function}): {result['errorMessage']}"
+        raise InputValidationError(
+            f"could not prepare the objects this event points at: {function} failed with "
+            f"{result['errorType']}: {result['errorMessage']}"
         )
     return result
 
@@ -96,8 +109,8 @@ def _manifest(fetched: dict[str, Any]) -> list[dict[str, Any]]:
     return items
 
 
-def _manifest_bars(fetched: dict[str, Any], event: dict[str, Any]) -> Any:
-    number = event.get("batch", {}).get("batch")
+def _manifest_bars(fetched: dict[str, Any], batch: Any) -> Any:
+    number = batch.get("batch") if isinstance(batch, dict) else None
     return next((b["bars"] for b in _manifest(fetched) if b["batch"] == number), None)
 
 

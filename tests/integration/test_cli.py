@@ -69,3 +69,71 @@ def test_invoke_reports_a_handler_error_like_the_runtime(tmp_path):
     result = runner.invoke(app, ["invoke", "optimize_strategy", "--event", str(bad)])
     assert result.exit_code == 1
     assert json.loads(result.stdout)["errorType"] == "InputValidationError"
+
+
+def test_run_json_says_why_a_request_is_refused_before_any_execution():
+    result = runner.invoke(app, ["run", "--json", "--strategy", "nosuch"])
+    assert result.exit_code == 2
+    report = json.loads(result.stdout)
+    assert (report["status"], report["failed_state"], report["error_type"]) == (
+        "REFUSED",
+        None,
+        "InputValidationError",
+    )
+    assert "unknown strategy 'nosuch'" in report["error_message"]
+
+
+def _event(tmp_path: Path, name: str, **changes: object) -> Path:
+    event = json.loads((EVENTS / f"{name}.json").read_text()) | changes
+    path = tmp_path / f"{name}.json"
+    path.write_text(json.dumps(event))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("as_of", "says"),
+    [
+        ("2025-13-40", "month value is outside expected range"),
+        ("2030-01-02", "outside the trading calendar's range"),
+    ],
+)
+def test_invoke_an_event_its_upstream_steps_cannot_run_for_is_one_line_and_exit_2(tmp_path, as_of, says):
+    result = runner.invoke(
+        app, ["invoke", "paper_trade", "--event", str(_event(tmp_path, "paper_trade", as_of=as_of))]
+    )
+    assert result.exit_code == 2, result.output
+    assert result.stdout == ""
+    assert result.stderr.startswith(
+        "InputValidationError: could not prepare the objects this event points at"
+    )
+    assert says in result.stderr and "Traceback" not in result.stderr and len(result.stderr.splitlines()) <= 2
+
+
+@pytest.mark.parametrize("as_of", ["2025-12-25", "2023-12-23"])  # Christmas; a Saturday
+def test_invoke_paper_trade_on_a_closed_day_is_answered_by_the_handlers_own_check(tmp_path, as_of):
+    result = runner.invoke(
+        app, ["invoke", "paper_trade", "--event", str(_event(tmp_path, "paper_trade", as_of=as_of))]
+    )
+    assert result.exit_code == 1, result.output
+    error = json.loads(result.stdout)
+    assert error["errorType"] == "InputValidationError"
+    assert f"as_of: {as_of} is not an NYSE session" in error["errorMessage"]
+
+
+@pytest.mark.parametrize(
+    ("function", "changes"),
+    [
+        ("optimize_strategy", {"batch": "not-an-object"}),
+        ("optimize_strategy", {"as_of": "2025-12-25"}),
+        ("generate_signals", {"as_of": "2025-12-25"}),
+        ("paper_trade", {"run_id": 7}),
+    ],
+)
+def test_invoke_never_prints_a_traceback_for_a_bad_event(tmp_path, function, changes):
+    result = runner.invoke(app, ["invoke", function, "--event", str(_event(tmp_path, function, **changes))])
+    assert result.exit_code in (1, 2), result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    if result.exit_code == 1:  # the handler's error, shaped as the Lambda runtime shapes it
+        assert set(json.loads(result.stdout)) == {"errorType", "errorMessage"}
+    else:
+        assert len(result.stderr.strip().splitlines()) == 1

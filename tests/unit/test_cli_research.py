@@ -208,3 +208,19 @@ def test_the_layer_and_the_cli_do_not_import_the_peers_or_matplotlib() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == ""
+
+
+def test_backtest_reports_the_entries_a_small_account_could_not_take(csv_dir: Path) -> None:
+    """A cash account below one share's price takes no position on some entry signals: each is reported
+    (the stats' entries_not_taken and a notice), and taken + not taken = every entry signal."""
+    args = ["backtest", "--data", f"csv:{csv_dir / 'AAA.csv'}", "--strategy", "sma_crossover"]
+    args += ["--param", "fast=5", "--param", "slow=20"]
+    small = json.loads(run(*args, "--cash", "125", "--json").stdout)["stats"]
+    ample = json.loads(run(*args, "--cash", "100000", "--json").stdout)["stats"]
+    assert ample["entries_not_taken"] == [] and small["entries_not_taken"]
+    assert small["n_trades"] + len(small["entries_not_taken"]) == ample["n_trades"]
+    table = run(*args, "--cash", "125")
+    assert table.exit_code == 0, table.output
+    notice = f"{len(small['entries_not_taken'])} entry signal(s) could not be taken"
+    assert notice in " ".join(table.stdout.split())
+    assert small["entries_not_taken"][0] in table.stdout

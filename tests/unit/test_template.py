@@ -157,6 +157,36 @@ def test_every_function_has_a_log_group_with_retention_and_an_error_alarm(templa
         ), f"{logical_id} has no Errors alarm"
 
 
+def test_every_metric_the_code_puts_has_an_alarm_on_it(template: dict[str, Any]) -> None:
+    """The executor's heartbeat and failed price lookups, and reconcile's parity differences, are watched
+    by alarms on the namespace, name and dimension the code puts them with."""
+    from tradebot.execution.service import (
+        HEARTBEAT_METRIC,
+        HEARTBEAT_NAMESPACE,
+        PRICE_LOOKUP_FAILURES_METRIC,
+    )
+    from tradebot_local.cli.replay import PARITY_METRIC, PARITY_NAMESPACE
+
+    container = resources_of_type(template, "AWS::ECS::TaskDefinition")["ExecutorTaskDefinition"]
+    environment = container["Properties"]["ContainerDefinitions"][0]["Environment"]
+    service = next(e["Value"] for e in environment if e["Name"] == "POWERTOOLS_SERVICE_NAME")
+    alarms = {
+        (a["Namespace"], a["MetricName"]): a
+        for a in (r["Properties"] for r in resources_of_type(template, "AWS::CloudWatch::Alarm").values())
+        if "Namespace" in a
+    }
+    assert PARITY_NAMESPACE == HEARTBEAT_NAMESPACE
+    for metric in (HEARTBEAT_METRIC, PRICE_LOOKUP_FAILURES_METRIC, PARITY_METRIC):
+        alarm = alarms[(HEARTBEAT_NAMESPACE, metric)]
+        assert {"Name": "service", "Value": service} in alarm["Dimensions"], metric
+    lookups = alarms[(HEARTBEAT_NAMESPACE, PRICE_LOOKUP_FAILURES_METRIC)]
+    assert (lookups["Statistic"], lookups["Threshold"], lookups["ComparisonOperator"]) == (
+        "Sum",
+        1,
+        "GreaterThanOrEqualToThreshold",
+    )
+
+
 # ------------------------------------------------------------------ data resources
 
 

@@ -207,15 +207,19 @@ def read_deployment(stack: str, region: str | None, sessions: int, end: date | N
     )
 
 
+PARITY_NAMESPACE = "TradeBot"
+PARITY_METRIC = "ParityDifferences"  # template.yaml's ParityAlarm watches it
+
+
 def publish_parity(region: str | None, stack: str, counts: dict[str, int]) -> None:
     """TradeBot/ParityDifferences and ParitySessionsChecked, dimensions service=tradebot and stack."""
     import boto3
 
     dimensions = [{"Name": "service", "Value": "tradebot"}, {"Name": "stack", "Value": stack}]
     boto3.session.Session(region_name=region).client("cloudwatch").put_metric_data(
-        Namespace="TradeBot",
+        Namespace=PARITY_NAMESPACE,
         MetricData=[
-            {"MetricName": "ParityDifferences", "Dimensions": dimensions, "Value": counts["differences"]},
+            {"MetricName": PARITY_METRIC, "Dimensions": dimensions, "Value": counts["differences"]},
             {"MetricName": "ParitySessionsChecked", "Dimensions": dimensions, "Value": counts["sessions"]},
         ],
     )

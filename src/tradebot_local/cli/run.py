@@ -44,7 +44,16 @@ def run(
         raw["strategy"] = strategy
     try:
         request = parse_event(PipelineRequest, raw)
-    except TradebotError as exc:
+    except TradebotError as exc:  # refused before any execution starts: no state failed
+        if as_json:
+            print_json(
+                {
+                    "status": "REFUSED",
+                    "failed_state": None,
+                    "error_type": type(exc).__name__,
+                    "error_message": str(exc),
+                }
+            )
         raise fail_error(exc) from None
     if not as_json:
         err.print(
