@@ -235,3 +235,25 @@ def test_server_lets_exactly_one_of_concurrent_conditional_puts_of_a_key_win(ser
     assert sorted(outcomes.values()) == ["ConditionalCheckFailedException"] * (n - 1) + ["won"]
     item = clients[0].get_item(TableName=table, Key={"pk": {"S": "the-key"}}, ConsistentRead=True)["Item"]
     assert item["writer"] == {"N": str(winners[0])}, "the winner's write is the one stored"
+
+
+def test_execution_history_reads_every_page_past_the_first_thousand_events():
+    from tradebot_local.runner import execution_history
+
+    class PagedHistory:  # get_execution_history as Step Functions pages it: at most maxResults a page
+        def __init__(self, total: int) -> None:
+            self.events = [{"id": i + 1} for i in range(total)]
+            self.calls: list[dict] = []
+
+        def get_execution_history(self, **kwargs):
+            self.calls.append(kwargs)
+            start = int(kwargs.get("nextToken", 0))
+            end = start + kwargs["maxResults"]
+            page = {"events": self.events[start:end]}
+            if end < len(self.events):
+                page["nextToken"] = str(end)
+            return page
+
+    sfn = PagedHistory(2_345)
+    assert [e["id"] for e in execution_history(sfn, "arn")] == list(range(1, 2_346))
+    assert len(sfn.calls) == 3 and all(c["executionArn"] == "arn" for c in sfn.calls)
