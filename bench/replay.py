@@ -9,7 +9,7 @@ history before the first session for the walk-forward), then, on the same input 
   part timed (fetch and the quality gate, the run-bars round trip, walk-forward optimization, signals,
   PaperTrade's decision, the executor, the account at the close), and the moto DynamoDB calls inside them.
 * ``replay``: the real state machine in the emulator, one execution per session, the executor draining
-  the queue, the account saved after each session (tradebot_local.replay), on a fresh account, timed;
+  the queue, the account saved every 10 sessions (tradebot_local.replay), on a fresh account, timed;
   with each Lambda handler's time (the emulator's dispatcher), the executor's drain, the account file's
   save, and the rest (the emulated Step Functions, S3 and SQS, the state machine's own work).
 * ``first_difference`` of the two histories (None: they agree).

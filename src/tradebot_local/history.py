@@ -90,6 +90,8 @@ class AccountHistory:
         days = float((self.sessions[-1].date - self.sessions[0].date).days) if self.sessions else 0.0
         exposed = sum(1 for s in self.sessions if not math.isclose(s.equity, s.cash))
         scores = equity_scores(equity, len(self.fills), days=days, exposure_bars=exposed)
+        # the share of session closes with a position (the start, initial_capital, is not a session)
+        scores["exposure_pct"] = 100.0 * exposed / len(self.sessions) if self.sessions else 0.0
         r = returns_of(equity)
         dd_bars, _, _ = drawdown_duration(equity)
         return {

@@ -7,12 +7,13 @@ filling D's orders at the next session's open (the source has it: the range is i
 clock at that session's close (:func:`fill_clock`), so it reads no bar of a later day.
 
 The replay's account lives in ``$TRADEBOT_STATE_DIR/replays/<key>/account.json`` (key: a hash of the
-arguments), apart from `tradebot run`'s account. The account is saved with the completed sessions' rows,
-in one atomic write, every SAVE_EVERY sessions, at the end, and when the replay is interrupted (Ctrl-C, an
-error), so a replay restarted with the same arguments goes on after the last completed session and does
-nothing twice: a session cut short (decided, not yet filled) has no row and is run again, which its steps
-make harmless (the decision is replayed, its orders still NEW are re-sent, ACCEPTED ones are filled by the
-executor's sweep). A crash that skips the save (SIGKILL) loses at most SAVE_EVERY sessions, run again.
+arguments), apart from `tradebot run`'s account. The account is saved with the completed sessions' rows, in
+one atomic write, only between sessions: every SAVE_EVERY sessions, at the end, and when the replay is
+interrupted (Ctrl-C, an error) - then as of the last save if a session was in progress, because a session
+cut short leaves partial state (fills of some of its orders, an execution still running in the emulator's
+thread) that no save may capture. A replay restarted with the same arguments goes on after the last saved
+session and does nothing twice: the sessions after it (at most SAVE_EVERY, with the one in progress) are run
+again from the state they started from. :class:`ReplayInterrupted` says how far the saved account goes.
 The rows are items of the local state table, owned by this module::
 
     pk = "REPLAY"   sk = "<session>"   row  S   the SessionRow as JSON (date, equity, cash, status, note)
@@ -35,7 +36,7 @@ from tradebot.calendar import get_calendar
 from tradebot.clock import FixedClock
 from tradebot.contracts import PipelineRequest
 from tradebot.data import BarSource, source_from_spec
-from tradebot.errors import InputValidationError
+from tradebot.errors import InputValidationError, UnknownSymbolError
 from tradebot.settings import get_settings
 from tradebot.store.accounts import AccountStore
 from tradebot.store.dynamo import pages
@@ -51,6 +52,24 @@ ROW_PK = "REPLAY"
 # sessions between two saves of the account file (a save writes the whole account: saving after every
 # session was 43% of a 250-session replay); an interruption saves too, a crash loses at most these
 SAVE_EVERY = 10
+
+
+class ReplayInterrupted(KeyboardInterrupt):
+    """A replay stopped by Ctrl-C (its ``__cause__``) with ``saved`` of ``total`` sessions in its saved
+    account; ``in_session``: the session that was in progress (run again on restart), if any. (An error
+    stops a replay as itself, with this message added as a note.)"""
+
+    def __init__(self, saved: int, total: int, in_session: date | None) -> None:
+        where = f" during {in_session}" if in_session else ""
+        super().__init__(
+            f"replay interrupted{where}: {saved} of {total} sessions saved; "
+            "run the same command again to go on from there"
+        )
+        self.saved = saved
+        self.total = total
+        self.in_session = in_session
+
+
 OnSession = Callable[[int, int, date], None]  # (sessions done, sessions, the session just done)
 
 
@@ -91,36 +110,63 @@ def replay(
     ``dispatcher``: the emulator's Lambda dispatcher (default a new one; a benchmark reads its
     invocations)."""
     sessions = range_sessions(request.start, request.end)
+    source = source_from_spec(request.source)
+    check_symbols(source, request.symbols)
     directory = replay_directory(request)
     account = AccountFile(directory / "account.json")
     if fresh:
         account.reset(keep_config=False)
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "request.json").write_text(json.dumps(asdict(request), default=str, indent=1) + "\n")
-    source = source_from_spec(request.source)
     with account.locked(), local_stack(dispatcher or LambdaDispatcher(), account) as (dep, _):
         ddb = boto3.client("dynamodb", region_name=REGION)
         state = dep.refs["StateTable"]
         done = {row.date: row for row in _rows(ddb, state)}
-        unsaved = 0
+        saved = len(done)
+        in_session: date | None = None
         try:
             for day in sessions:
                 if day not in done:
+                    in_session = day
                     report = start_and_wait(dep, request.pipeline_request(day), run_id(day), timeout_s)
                     status = "DECIDED" if report.status == "SUCCEEDED" else "FAILED"
                     row = account_at_close(local_books(), source, day, status, report.error_message or "")
                     build_executor(source, fill_clock(day)).drain()  # the session's orders, at the next open
                     _put_row(ddb, state, row)
                     done[day] = row
-                    unsaved += 1
-                    if unsaved >= SAVE_EVERY:
+                    in_session = None
+                    if len(done) - saved >= SAVE_EVERY:
                         account.save(ddb, dep.refs)  # the account and the rows, in one atomic write
-                        unsaved = 0
+                        saved = len(done)
                 if on_session is not None:
                     on_session(sum(1 for d in sessions if d in done), len(sessions), day)
-        finally:  # also when interrupted: a session cut short is run again, and its steps are idempotent
+        except BaseException as exc:  # Ctrl-C, an error: keep what is whole, say how far it goes
+            if in_session is None and len(done) > saved:
+                account.save(ddb, dep.refs)
+                saved = len(done)
+            stopped = ReplayInterrupted(saved, len(sessions), in_session)
+            if isinstance(exc, KeyboardInterrupt):
+                raise stopped from exc
+            exc.add_note(str(stopped))
+            raise
+        if len(done) > saved:
             account.save(ddb, dep.refs)
         return history_of(local_books(), source, [done[d] for d in sessions])
+
+
+def check_symbols(source: BarSource, symbols: Sequence[str] | None) -> None:
+    """UnknownSymbolError naming the requested ``symbols`` the source does not have, when it lists what it
+    has (a directory of CSVs, the sample; Yahoo has no list: its runs report each symbol's failure)."""
+    offered = source.default_symbols() if symbols else None
+    if not symbols or offered is None:
+        return
+    known = {s.upper() for s in offered}
+    unknown = [s for s in symbols if s.upper() not in known]
+    if unknown:
+        raise UnknownSymbolError(
+            f"{source.name}: no data for {', '.join(unknown)} ({len(known)} symbols offered, e.g. "
+            f"{', '.join(sorted(known)[:5])})"
+        )
 
 
 def range_sessions(start: date, end: date, now: datetime | None = None) -> list[date]:

@@ -161,7 +161,7 @@ def _print_orders(r: dict[str, Any], out: Console) -> None:
     p = r.get("portfolio") or {}
     if p:
         pos = _table(
-            f"Portfolio {p.get('account', '')} (marked at {p.get('marked_at', '?')})",
+            f"Portfolio {p.get('account', '')} (marked at {p.get('marked_at') or 'cost: no close yet'})",
             "symbol",
             "qty",
             "avg price",

@@ -57,6 +57,7 @@ from tradebot_local.provision import TEMPLATE, LocalDeployment, create_tables
 from tradebot_local.replay import (
     Books,
     account_at_close,
+    check_symbols,
     fill_clock,
     history_of,
     range_sessions,
@@ -114,6 +115,7 @@ def simulate_range(
     ``on_decided(session, its Decision or None)`` after each session (`tradebot reconcile` uses both)."""
     source = source or source_from_spec(request.source)
     sessions = range_sessions(request.start, request.end)
+    check_symbols(source, request.symbols)
     defaults = defaults or TemplateDefaults.read()
     with emulated_aws():
         dep = LocalDeployment(template=load_template(TEMPLATE))

@@ -105,14 +105,15 @@ class Interrupted(Exception):
     pass
 
 
-def test_an_interrupted_replay_goes_on_after_the_last_completed_session(
+def test_an_interrupted_replay_goes_on_after_the_last_saved_session(
     scenario: PointInTimeSource, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import tradebot_local.replay as module
 
+    monkeypatch.setattr(module, "SAVE_EVERY", 2)
     request = ReplayRequest(SPEC, None, date(2024, 2, 12), date(2024, 2, 22), STRATEGY)  # the split's week
     sessions = get_calendar().sessions(request.start, request.end)
-    crash_after = sessions[4]
+    crash_in = sessions[4]
     started: list[date] = []
     real_start, real_executor = module.start_and_wait, module.build_executor
 
@@ -121,18 +122,22 @@ def test_an_interrupted_replay_goes_on_after_the_last_completed_session(
         return real_start(dep, pipeline_request, run, timeout_s)
 
     def executor(source: Any, clock: Any) -> Any:
-        if started[-1] == crash_after and started.count(crash_after) == 1:
-            raise Interrupted  # after the session's run, before its fills and the save
+        if started[-1] == crash_in and started.count(crash_in) == 1:
+            raise Interrupted  # after the session's run, before its fills
         return real_executor(source, clock)
 
     monkeypatch.setattr(module, "start_and_wait", start)
     monkeypatch.setattr(module, "build_executor", executor)
-    with pytest.raises(Interrupted):
+    with pytest.raises(Interrupted) as stopped:
         replay(request)
+    assert stopped.value.__notes__ == [
+        f"replay interrupted during {crash_in}: 4 of {len(sessions)} sessions saved; "
+        "run the same command again to go on from there"
+    ]
     assert started == sessions[:5]
     resumed = replay(request)
 
-    assert started == sessions[:5] + sessions[4:]  # the interrupted session again, nothing before it
+    assert started == sessions[:5] + sessions[4:]  # the interrupted session again, nothing saved before it
     simulated = simulate_range(SimulationRequest(SPEC, None, request.start, request.end, STRATEGY))
     assert first_difference(simulated, resumed) is None
     assert len({o.order_id for o in resumed.orders}) == len(resumed.orders) > 0
@@ -140,6 +145,49 @@ def test_an_interrupted_replay_goes_on_after_the_last_completed_session(
     again = replay(request)
     assert started == sessions[:5] + sessions[4:]
     assert again.to_json() == resumed.to_json()
+
+
+def test_a_replay_interrupted_between_two_fills_of_a_session_keeps_none_of_them(
+    scenario: PointInTimeSource, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cut short inside the executor's drain (one order filled, the next not), the session's partial state
+    is not saved: the restarted replay runs it again from the state it started from, and agrees with
+    research at every close (it once recorded the close with the next session's fills in its cash)."""
+    import tradebot_local.replay as module
+
+    monkeypatch.setattr(module, "SAVE_EVERY", 1)
+    request = ReplayRequest(SPEC, None, date(2024, 2, 12), date(2024, 2, 22), STRATEGY)
+    sessions = get_calendar().sessions(request.start, request.end)
+    real_executor = module.build_executor
+    cut: list[date] = []
+
+    def executor(source: Any, clock: Any) -> Any:
+        service = real_executor(source, clock)
+        process = service._executor.process
+        session = get_calendar().previous_session(clock.now().date())
+        processed: list[Any] = []
+
+        def process_then_stop(order: Any, report: Any) -> None:
+            if processed and not cut:  # the session's second order: its first is filled
+                cut.append(session)
+                raise KeyboardInterrupt
+            processed.append(order)
+            process(order, report)
+
+        service._executor.process = process_then_stop
+        return service
+
+    monkeypatch.setattr(module, "build_executor", executor)
+    with pytest.raises(module.ReplayInterrupted) as stopped:
+        replay(request)
+    assert cut and stopped.value.in_session == cut[0]
+    assert stopped.value.saved == sessions.index(cut[0])  # every session before it, none of it
+    monkeypatch.setattr(module, "build_executor", real_executor)
+    resumed = replay(request)
+
+    simulated = simulate_range(SimulationRequest(SPEC, None, request.start, request.end, STRATEGY))
+    assert first_difference(simulated, resumed) is None
+    assert {f.order_id for f in resumed.fills} == {o.order_id for o in resumed.orders if o.status == "FILLED"}
 
 
 def test_cli_replay_check_json_and_the_report(scenario: PointInTimeSource) -> None:

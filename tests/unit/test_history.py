@@ -88,3 +88,10 @@ def test_the_earliest_difference_is_reported() -> None:
     difference = first_difference(history(), replayed)
     assert difference is not None and difference.session == D1 and "order o-1" in str(difference)
     assert str(difference).startswith("2024-03-04 AAA: ")
+
+
+def test_exposure_counts_session_closes_and_rising_equity_has_no_drawdown() -> None:
+    stats = history().stats()
+    # D1's close holds only cash; D2's and D3's a position: 2 of 3 sessions (the start is not one)
+    assert stats["exposure_pct"] == pytest.approx(100.0 * 2 / 3)
+    assert stats["max_drawdown_duration_sessions"] == 0  # 100,000 -> 100,000 -> 100,010 -> 100,020

@@ -54,7 +54,9 @@ def test_no_losing_day_and_no_drawdown_give_zero_ratios() -> None:
 
 def test_drawdown_duration_runs_from_the_peak_to_the_recovery() -> None:
     assert drawdown_duration(np.array([1.0, 2.0, 1.5, 1.8, 2.0, 2.5, 2.4])) == (3, 1, 4)
-    assert drawdown_duration(np.array([1.0, 2.0, 3.0])) == (1, 0, 1)  # never below a peak: one bar apart
+    assert drawdown_duration(np.array([1.0, 2.0, 3.0])) == (0, 0, 0)  # never below a peak: no drawdown
+    assert drawdown_duration(np.array([1.0, 1.0, 1.0])) == (0, 0, 0)  # flat
+    assert drawdown_duration(np.array([1.0, 2.0, 1.5, 3.0])) == (2, 1, 3)  # one bar below: peak to recovery
     assert drawdown_duration(np.array([3.0, 2.0, 1.0, 2.5])) == (3, 0, 3)  # not recovered: to the end
 
 

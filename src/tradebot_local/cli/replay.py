@@ -82,14 +82,17 @@ def replay(
     executor filling at each next open (resumable: a rerun goes on after the last completed session)."""
     from tradebot.errors import TradebotError
     from tradebot_local.history import first_difference, write_plot
-    from tradebot_local.replay import ReplayRequest
+    from tradebot_local.replay import ReplayInterrupted, ReplayRequest
     from tradebot_local.replay import replay as replay_range
     from tradebot_local.simulate import SimulationRequest, simulate_range
 
     request = _request(source, symbols, start, end, strategy)
     try:
         with session_progress("replay", as_json) as show:
-            history = replay_range(ReplayRequest(*request), on_session=show, fresh=fresh)
+            try:
+                history = replay_range(ReplayRequest(*request), on_session=show, fresh=fresh)
+            except ReplayInterrupted as stopped:
+                raise fail(f"[yellow]{escape(str(stopped))}[/yellow]", 130) from None
         simulated = None
         if check:
             with session_progress("simulate", as_json) as show:

@@ -129,15 +129,19 @@ def max_drawdown_pct(equity: FloatArray) -> float:
 
 def drawdown_duration(equity: FloatArray) -> tuple[int, int, int]:
     """``(bars, peak_bar, end_bar)`` of the longest drawdown: from a peak to the first bar back at or
-    above it (or the last bar). ``(0, 0, 0)`` when equity never falls below a peak."""
+    above it (or the last bar). ``(0, 0, 0)`` when equity never falls below a peak. As backtesting.py's
+    ``_compute_drawdown_duration_peaks``: only a stretch of more than one bar between two bars at the
+    running peak (or from the last one to the end) is a drawdown."""
     eq = np.asarray(equity, dtype=np.float64)
     if len(eq) < 2:
         return 0, 0, 0
     peak = np.maximum.accumulate(eq)
     at_peak = np.flatnonzero(eq >= peak)  # bars where equity is at its running peak
     ends = np.r_[at_peak[1:], len(eq) - 1]
-    gaps = ends - at_peak
+    gaps = np.where(ends - at_peak > 1, ends - at_peak, 0)  # a step from peak to peak is no drawdown
     i = int(np.argmax(gaps))
+    if gaps[i] == 0:
+        return 0, 0, 0
     return int(gaps[i]), int(at_peak[i]), int(ends[i])
 
 
