@@ -50,7 +50,8 @@ from tradebot_local.settle import build_executor
 
 ROW_PK = "REPLAY"
 # sessions between two saves of the account file (a save writes the whole account: saving after every
-# session was 43% of a 250-session replay); an interruption saves too, a crash loses at most these
+# session was 43% of a 250-session replay); an interruption between sessions saves too; one mid-session,
+# or a crash, redoes at most these (and the one in progress) on the next run
 SAVE_EVERY = 10
 
 
