@@ -785,7 +785,7 @@ class RecordingReceives:
 
 
 def stopping_service(env: Env, sqs: Any, prices: Any = None, wait: int = 20) -> ExecutorService:
-    """The service as build_service wires it (the ledger for a pending pass that stops, a 20 s long poll in
+    """The service as build_service wires it (a 20 s long poll in
     5 s slices, the default grace), against the test environment."""
     broker = PaperBroker(prices or env.prices, commission_rate=0.001, slippage_bps=0.0, clock=env.clock)
     return ExecutorService(
@@ -797,7 +797,6 @@ def stopping_service(env: Env, sqs: Any, prices: Any = None, wait: int = 20) -> 
         logger=env.logger,
         heartbeat=env.beat,
         visibility_timeout_seconds=30,
-        ledger=env.ledger,
     )
 
 

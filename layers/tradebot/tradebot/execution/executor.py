@@ -35,6 +35,7 @@ The queue side (receive, delete only after the outcome is recorded, visibility, 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -191,11 +192,15 @@ class OrderExecutor:
                 entry = current
         self._execute(entry, config, report)
 
-    def fill_pending(self) -> ExecutorReport:
+    def fill_pending(self, stop: threading.Event | None = None) -> ExecutorReport:
         """Try every ACCEPTED order again (its open may have arrived, its day may have ended); the gate
-        rejects them while trading is blocked."""
+        rejects them while trading is blocked. With ``stop``, the pass ends once it is set (the orders
+        left stay ACCEPTED for the next pass, or the next executor)."""
         report = ExecutorReport()
         for entry in self._ledger.by_status("ACCEPTED"):
+            if stop is not None and stop.is_set():
+                self._log.info("stopping: the pending pass ends here")
+                break
             try:
                 self.advance(entry, report)
             except Exception as exc:

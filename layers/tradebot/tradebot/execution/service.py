@@ -141,7 +141,6 @@ class ExecutorService:
         pending_interval_seconds: float = 300.0,
         max_backoff_seconds: float = 60.0,
         visibility_timeout_seconds: int = 120,
-        ledger: OrderLedger | None = None,
         poll_slice_seconds: int = POLL_SLICE_SECONDS,
         shutdown_grace_seconds: float = SHUTDOWN_GRACE_SECONDS,
     ) -> None:
@@ -163,7 +162,6 @@ class ExecutorService:
         self._pending_interval = pending_interval_seconds
         self._max_backoff = max_backoff_seconds
         self._visibility = visibility_timeout_seconds
-        self._ledger = ledger  # for a pending pass that stops with the service (else the executor's)
         self._poll_slice = max(1, poll_slice_seconds)
         self._grace = shutdown_grace_seconds
 
@@ -215,24 +213,8 @@ class ExecutorService:
         )
 
     def fill_pending(self, stop: threading.Event | None = None) -> ExecutorReport:
-        """Try every ACCEPTED order again; with ``stop``, the pass ends once it is set (the orders left
-        stay ACCEPTED for the next pass, or the next executor)."""
-        if stop is None or self._ledger is None:
-            return self._executor.fill_pending()
-        report = ExecutorReport()
-        for entry in self._ledger.by_status("ACCEPTED"):
-            if stop.is_set():
-                self._log.info("stopping: the pending pass ends here")
-                break
-            try:
-                self._executor.advance(entry, report)
-            except Exception as exc:
-                report.errors += 1
-                self._log.exception(
-                    "filling a pending order failed",
-                    extra={"order_id": entry.order.order_id, "error": repr(exc)},
-                )
-        return report
+        """The executor's pending pass (:meth:`OrderExecutor.fill_pending`), ending once ``stop`` is set."""
+        return self._executor.fill_pending(stop)
 
     def _extend_visibility(self, messages: list[dict[str, Any]], report: ExecutorReport) -> None:
         """Keep the batch's unprocessed messages invisible for another full visibility timeout."""
@@ -397,9 +379,8 @@ def build_service(
     ddb = ddb or aws.client("dynamodb")
     queue = OrderQueue(settings.orders_queue_url, sqs or aws.client("sqs"))
     config = ConfigStore(settings.config_table, ddb)
-    ledger = OrderLedger(settings.ledger_table, ddb)
     executor = OrderExecutor(
-        ledger=ledger,
+        ledger=OrderLedger(settings.ledger_table, ddb),
         accounts=AccountStore(settings.state_table, ddb),
         config=config,
         broker=broker or build_broker(settings, config.load(), clock, prices, stop),
@@ -417,5 +398,4 @@ def build_service(
         logger=logger,
         heartbeat=heartbeat or cloudwatch_heartbeat(),
         visibility_timeout_seconds=queue.visibility_timeout(),
-        ledger=ledger,
     )
