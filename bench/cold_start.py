@@ -35,6 +35,10 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "scripts"))
+
+from check_build_size import tree_size  # noqa: E402  (the size `make build` checks: one definition)
+
 FUNCTIONS = REPO / "functions"
 TWIN = REPO / ".aws-sam" / "twin-x86_64"
 MIB = 1024 * 1024
@@ -97,16 +101,6 @@ def python313() -> str:
         [str(REPO / "scripts" / "find_python313.sh")], capture_output=True, text=True, check=True
     )
     return found.stdout.strip()
-
-
-def tree_size(folder: Path) -> int:
-    total = 0
-    for dirpath, _dirnames, filenames in os.walk(folder):
-        for name in filenames:
-            path = Path(dirpath, name)
-            if not path.is_symlink():
-                total += path.stat().st_size
-    return total
 
 
 def runtime_boto3_pin() -> str:

@@ -12,16 +12,19 @@ open) and not yet the fills of that session's own orders.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
 
 from tradebot.strategy.metrics import drawdown_duration, equity_scores, returns_of
+
+R = TypeVar("R")
+K = TypeVar("K", str, date, tuple[str, date])  # the keys rows are paired by
 
 PRICE_RELATIVE_TOLERANCE = 1e-9  # fill prices: equal to 1e-9 relative
 CENT = 0.005  # commissions, cash and equity: equal to the cent (less than half a cent apart)
@@ -163,9 +166,7 @@ def differences(
 def _orders_differ(a: Sequence[OrderRow], b: Sequence[OrderRow], names: tuple[str, str]) -> list[Difference]:
     an, bn = names
     out = []
-    by_id_a, by_id_b = {o.order_id: o for o in a}, {o.order_id: o for o in b}
-    for oid in sorted(set(by_id_a) | set(by_id_b)):
-        x, y = by_id_a.get(oid), by_id_b.get(oid)
+    for oid, x, y in _paired(a, b, lambda o: o.order_id):
         if x is None or y is None:
             o = x or y
             assert o is not None
@@ -183,9 +184,7 @@ def _orders_differ(a: Sequence[OrderRow], b: Sequence[OrderRow], names: tuple[st
 def _fills_differ(a: Sequence[FillRow], b: Sequence[FillRow], names: tuple[str, str]) -> list[Difference]:
     an, bn = names
     out = []
-    by_id_a, by_id_b = {f.order_id: f for f in a}, {f.order_id: f for f in b}
-    for oid in sorted(set(by_id_a) | set(by_id_b)):
-        x, y = by_id_a.get(oid), by_id_b.get(oid)
+    for oid, x, y in _paired(a, b, lambda f: f.order_id):
         if x is None or y is None:
             f = x or y
             assert f is not None
@@ -211,10 +210,7 @@ def _fills_differ(a: Sequence[FillRow], b: Sequence[FillRow], names: tuple[str, 
 def _splits_differ(a: Sequence[SplitRow], b: Sequence[SplitRow], names: tuple[str, str]) -> list[Difference]:
     an, bn = names
     out = []
-    by_key_a = {(r.symbol, r.ex_date): r for r in a}
-    by_key_b = {(r.symbol, r.ex_date): r for r in b}
-    for key in sorted(set(by_key_a) | set(by_key_b)):
-        x, y = by_key_a.get(key), by_key_b.get(key)
+    for key, x, y in _paired(a, b, lambda r: (r.symbol, r.ex_date)):
         if x != y:
             cause = f"split of {key[0]} (ex-date {key[1]}): {an} {x}, {bn} {y}"
             out.append(Difference(key[1], key[0], cause))
@@ -226,9 +222,7 @@ def _sessions_differ(
 ) -> list[Difference]:
     an, bn = names
     out = []
-    days_a, days_b = {s.date: s for s in a}, {s.date: s for s in b}
-    for day in sorted(set(days_a) | set(days_b)):
-        x, y = days_a.get(day), days_b.get(day)
+    for day, x, y in _paired(a, b, lambda s: s.date):
         if x is None or y is None:
             out.append(Difference(day, None, f"session only in {an if x is not None else bn}"))
         elif x.status != y.status:
@@ -240,6 +234,13 @@ def _sessions_differ(
                 Difference(day, None, f"equity at the close: {an} {x.equity:,.2f}, {bn} {y.equity:,.2f}")
             )
     return out
+
+
+def _paired(a: Sequence[R], b: Sequence[R], key: Callable[[R], K]) -> Iterator[tuple[K, R | None, R | None]]:
+    """Each key of either side, in order, with its row on each side (None: not on that side)."""
+    by_key_a, by_key_b = {key(r): r for r in a}, {key(r): r for r in b}
+    for k in sorted(set(by_key_a) | set(by_key_b)):
+        yield k, by_key_a.get(k), by_key_b.get(k)
 
 
 def _close(x: float, y: float) -> bool:

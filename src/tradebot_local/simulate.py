@@ -56,6 +56,7 @@ from tradebot_local.history import AccountHistory, SessionRow
 from tradebot_local.provision import TEMPLATE, LocalDeployment, create_tables
 from tradebot_local.replay import (
     Books,
+    ReplayRequest,
     account_at_close,
     check_symbols,
     fill_clock,
@@ -67,13 +68,9 @@ from tradebot_local.replay import (
 OnSession = Callable[[int, int, date], None]
 
 
-@dataclass(frozen=True)
-class SimulationRequest:
-    source: str
-    symbols: tuple[str, ...] | None
-    start: date
-    end: date
-    strategy: str | None = None  # None: the trading config's
+# a simulation is asked for as a replay is (the sessions, the source, the symbols, the strategy), which is
+# what lets `tradebot replay --check` compare the two on the same request
+SimulationRequest = ReplayRequest
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from rich.table import Table
 
 if TYPE_CHECKING:
     from tradebot_local.reconcile import Production
+    from tradebot_local.replay import ReplayRequest
 
 from tradebot_local.cli.common import SYNTHETIC_NOTE, err, fail, fail_error, parse_date, print_json, wide_out
 
@@ -48,14 +49,14 @@ def simulate(
     trades: TradesOpt = 10,
 ) -> None:
     """What the deployed bot would have done over [--from, --to]: its decisions, orders and fills, in-process
-    and fast (no emulator), with the pipeline's own code."""
+    (no emulated Step Functions, Lambda, S3 or SQS), with the pipeline's own code."""
     from tradebot.errors import TradebotError
-    from tradebot_local.simulate import SimulationRequest, simulate_range
+    from tradebot_local.simulate import simulate_range
 
     request = _request(source, symbols, start, end, strategy)
     try:
         with session_progress("simulate", as_json) as show:
-            history = simulate_range(SimulationRequest(*request), on_session=show)
+            history = simulate_range(request, on_session=show)
     except TradebotError as exc:
         raise fail_error(exc) from None
     _report(history, "simulate", as_json, plot, trades)
@@ -82,21 +83,21 @@ def replay(
     executor filling at each next open (resumable: a rerun goes on after the last completed session)."""
     from tradebot.errors import TradebotError
     from tradebot_local.history import first_difference, write_plot
-    from tradebot_local.replay import ReplayInterrupted, ReplayRequest
+    from tradebot_local.replay import ReplayInterrupted
     from tradebot_local.replay import replay as replay_range
-    from tradebot_local.simulate import SimulationRequest, simulate_range
+    from tradebot_local.simulate import simulate_range
 
     request = _request(source, symbols, start, end, strategy)
     try:
         with session_progress("replay", as_json) as show:
             try:
-                history = replay_range(ReplayRequest(*request), on_session=show, fresh=fresh)
+                history = replay_range(request, on_session=show, fresh=fresh)
             except ReplayInterrupted as stopped:
                 raise fail(f"[yellow]{escape(str(stopped))}[/yellow]", 130) from None
         simulated = None
         if check:
             with session_progress("simulate", as_json) as show:
-                simulated = simulate_range(SimulationRequest(*request), on_session=show)
+                simulated = simulate_range(request, on_session=show)
     except TradebotError as exc:
         raise fail_error(exc) from None
     if simulated is None:
@@ -228,10 +229,8 @@ def publish_parity(region: str | None, stack: str, counts: dict[str, int]) -> No
     )
 
 
-def _request(
-    source: str, symbols: str | None, start: str, end: str, strategy: str | None
-) -> tuple[str, tuple[str, ...] | None, date, date, str | None]:
-    """(source, symbols, first session, last session, strategy) from the options; fail with exit code 2."""
+def _request(source: str, symbols: str | None, start: str, end: str, strategy: str | None) -> ReplayRequest:
+    """The request (a simulation's is a replay's) the options give; fail with exit code 2."""
     first, last = parse_date(start or None, "--from"), parse_date(end or None, "--to")
     if first is None or last is None:
         raise fail("[red]--from and --to[/red] are both needed (sessions YYYY-MM-DD)")
@@ -243,7 +242,9 @@ def _request(
 
         if strategy not in STRATEGY_NAMES:
             raise fail(f"[red]--strategy[/red] {strategy!r}: valid: {', '.join(sorted(STRATEGY_NAMES))}")
-    return source, names or None, first, last, strategy
+    from tradebot_local.replay import ReplayRequest
+
+    return ReplayRequest(source, names or None, first, last, strategy)
 
 
 @contextmanager
